@@ -1,0 +1,1 @@
+"""Conversion of trained Keras models to TFLite variants, each measured through the edge runtime."""

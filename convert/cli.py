@@ -1,0 +1,107 @@
+"""`ecg-convert RUN_DIR`: every trained model of a run folder to TFLite variants, each with a
+model card whose test metrics are measured through the edge runtime on the run's split."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from edge.card import ModelCard, card_path_for, sha256_file
+from edge.classifier import EcgClassifier
+from edge.labels import LABEL_KEYS
+from edge.preprocess import PreprocessConfig
+
+app = typer.Typer(help="Convert trained models to TFLite and measure each variant through the edge runtime.")
+console = Console(highlight=False)
+
+
+def _model_dirs(run_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in run_dir.glob("*/model.keras"))
+
+
+@app.command()
+def convert(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder written by `ecg-train fit`.")],
+    variants: Annotated[str, typer.Option(help="Comma-separated variants.")] = "float32,int8",
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="Data folder, if it moved since the split was made.")
+    ] = None,
+) -> None:
+    """Write <model>/tflite/<model>_<variant>.tflite and its .card.json for every model in RUN_DIR."""
+    from convert.tflite import VARIANTS, convert_keras_file, representative_images
+    from train.arrays import load_split_arrays
+    from train.dataset import DataSplit
+    from train.metrics import compute_metrics
+
+    wanted = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown or not wanted:
+        console.print(f"[red]error:[/red] unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+        raise typer.Exit(2)
+    model_dirs = _model_dirs(run_dir)
+    if not model_dirs:
+        console.print(f"[red]error:[/red] no <model>/model.keras under {run_dir}")
+        raise typer.Exit(2)
+    for model_dir in model_dirs:
+        run_info = json.loads((model_dir / "run.json").read_text())
+        config = PreprocessConfig.from_dict(run_info["preprocessing"])
+        split_file = Path(run_info["split_file"])
+        split = DataSplit.load(split_file)
+        data_root = data or Path(split.data_root)
+        train = load_split_arrays(split, "train", data_root, config)
+        test = load_split_arrays(split, "test", data_root, config)
+        name = model_dir.name
+        out_dir = model_dir / "tflite"
+        out_dir.mkdir(exist_ok=True)
+        for variant in wanted:
+            representative = representative_images(train.images, train.labels) if variant == "int8" else None
+            console.print(f"converting {name} -> {variant}")
+            tflite_path = out_dir / f"{name}_{variant}.tflite"
+            tflite_path.write_bytes(convert_keras_file(model_dir / "model.keras", variant, representative))
+            card = ModelCard(
+                name=f"{name}_{variant}",
+                architecture=name,
+                variant=variant,
+                labels=list(LABEL_KEYS),
+                preprocessing=config,
+                tflite_file=tflite_path.name,
+                tflite_sha256=sha256_file(tflite_path),
+                training={
+                    "data": "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, "
+                    "doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)",
+                    "split_description": split.description,
+                    "distinct_images_per_split": split.summary(),
+                    "epochs_run": run_info["epochs_run"],
+                    "weights": run_info["weights"],
+                    "keras_backend": run_info["keras_backend"],
+                    "representative_images": 0 if representative is None else int(len(representative)),
+                },
+            )
+            card_path = card_path_for(tflite_path)
+            card.save(card_path)
+            classifier = EcgClassifier.create_from_model_path(tflite_path)
+            predictions = np.array(
+                [
+                    int(np.argmax(classifier.predict_preprocessed(img)))
+                    for img in track(test.images, description=f"evaluating {card.name}", transient=True)
+                ]
+            )
+            metrics = compute_metrics(test.labels, predictions)
+            final = replace(card, test_metrics=metrics, measured_with=classifier.interpreter_name)
+            final.save(card_path)
+            console.print(
+                f"  {tflite_path} ({tflite_path.stat().st_size / 1024:.0f} KiB): test accuracy "
+                f"{metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f} on {metrics.n_images} images "
+                f"({classifier.interpreter_name})"
+            )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,53 @@
+"""Keras -> TFLite (float32, full-integer int8). TensorFlow is imported here and nowhere in edge/."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = ("float32", "int8")
+
+
+def representative_images(images: np.ndarray, labels: np.ndarray, limit: int = 200, seed: int = 0) -> np.ndarray:
+    """Up to ``limit`` train images, drawn round-robin across classes so every class is covered."""
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    chosen: list[int] = []
+    while len(chosen) < min(limit, len(labels)):
+        for idx in per_class:
+            if idx and len(chosen) < limit:
+                chosen.append(idx.pop())
+    return images[np.array(chosen)]
+
+
+def convert_keras_file(keras_path: Path, variant: str, representative: np.ndarray | None = None) -> bytes:
+    """Convert a saved .keras model (any backend) to TFLite bytes of the given variant."""
+    import keras
+    import tensorflow as tf
+
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    model = keras.saving.load_model(keras_path, compile=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        if variant == "int8":
+            if representative is None or len(representative) == 0:
+                raise ValueError("int8 conversion needs representative images from the train split")
+
+            def dataset() -> Iterator[list[np.ndarray]]:
+                for image in representative:
+                    yield [image.astype(np.float32)[None, :, :, None]]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            # The model input is the preprocessed uint8 image itself (rescaling is inside the
+            # graph), so a uint8 input quantizes losslessly with scale 1.
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        return converter.convert()

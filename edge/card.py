@@ -1,0 +1,92 @@
+"""Model cards: the JSON file beside each .tflite that says what the model is, how its input is
+made, what it was trained on and how well it did on the held-out test split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edge.labels import LABEL_KEYS
+from edge.preprocess import PreprocessConfig
+
+CARD_SUFFIX = ".card.json"
+
+
+@dataclass(frozen=True)
+class EvaluationMetrics:
+    """Classification metrics on one set of images; per-class lists follow ``labels`` order."""
+
+    n_images: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    labels: list[str]
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    confusion_matrix: list[list[int]]  # rows: true label, columns: predicted label
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvaluationMetrics:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    architecture: str
+    variant: str  # float32 | int8 | ...
+    labels: list[str]
+    preprocessing: PreprocessConfig
+    tflite_file: str
+    tflite_sha256: str
+    training: dict = field(default_factory=dict)  # data set, split file and description, epochs
+    test_metrics: EvaluationMetrics | None = None
+    measured_with: str = ""  # interpreter that produced test_metrics
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelCard:
+        data = dict(data)
+        data["preprocessing"] = PreprocessConfig.from_dict(data["preprocessing"])
+        if data.get("test_metrics") is not None:
+            data["test_metrics"] = EvaluationMetrics.from_dict(data["test_metrics"])
+        card = cls(**data)
+        if tuple(card.labels) != LABEL_KEYS:
+            raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")
+        return card
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def card_path_for(model_path: Path) -> Path:
+    return model_path.with_name(model_path.stem + CARD_SUFFIX)
+
+
+def load_card(model_path: Path) -> ModelCard:
+    path = card_path_for(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model card {path} beside {model_path}")
+    try:
+        return ModelCard.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"invalid model card {path}: {exc}") from exc
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

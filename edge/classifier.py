@@ -1,0 +1,133 @@
+"""ECG image classifier over a TFLite model and its card (modelled on MediaPipe Tasks:
+options object, ``create_from_options`` / ``create_from_model_path``, typed results)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edge.card import ModelCard, load_card, sha256_file
+from edge.interpreter import pick_backend
+from edge.labels import LABELS, Label
+from edge.preprocess import PreprocessedImage, preprocess
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_FILE = "custom_cnn_int8.tflite"
+MODEL_ENV_VAR = "ECG_EDGE_MODEL"
+
+
+class ModelIntegrityError(ValueError):
+    """The .tflite file does not match its model card."""
+
+
+def default_model_path() -> Path:
+    env = os.environ.get(MODEL_ENV_VAR)
+    return Path(env) if env else MODELS_DIR / DEFAULT_MODEL_FILE
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    model_path: Path
+    num_threads: int = 1
+    verify_sha256: bool = True
+    interpreter: str | None = None  # force one backend by name; None picks the lightest installed
+
+
+@dataclass(frozen=True)
+class Timings:
+    preprocess_ms: float
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    label: Label
+    probabilities: dict[str, float]  # label key -> probability, in LABELS order
+    grid_found: bool
+    timings: Timings
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label.key]
+
+
+class EcgClassifier:
+    def __init__(self, options: ClassifierOptions, card: ModelCard):
+        self.options = options
+        self.card = card
+        backend = pick_backend(options.interpreter)
+        self.interpreter_name = backend.name
+        self._interpreter = backend.interpreter_class(
+            model_path=str(options.model_path), num_threads=options.num_threads
+        )
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        expected = (1, card.preprocessing.input_size, card.preprocessing.input_size, 1)
+        if tuple(self._input["shape"]) != expected:
+            raise ModelIntegrityError(
+                f"{options.model_path}: input shape {tuple(self._input['shape'])} differs from the card's {expected}"
+            )
+
+    @classmethod
+    def create_from_options(cls, options: ClassifierOptions) -> EcgClassifier:
+        path = Path(options.model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        card = load_card(path)
+        if options.verify_sha256:
+            actual = sha256_file(path)
+            if actual != card.tflite_sha256:
+                raise ModelIntegrityError(
+                    f"{path}: sha256 {actual[:12]}... does not match its card ({card.tflite_sha256[:12]}...); "
+                    "the model file was altered or the card belongs to another model"
+                )
+        return cls(replace(options, model_path=path), card)
+
+    @classmethod
+    def create_from_model_path(cls, model_path: str | os.PathLike, num_threads: int = 1) -> EcgClassifier:
+        return cls.create_from_options(ClassifierOptions(model_path=Path(model_path), num_threads=num_threads))
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self._input["dtype"])
+
+    def predict_preprocessed(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities (LABELS order) for one preprocessed uint8 image."""
+        x = image.astype(np.float32)[None, :, :, None]
+        dtype = self._input["dtype"]
+        scale, zero_point = self._input["quantization"]
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+        self._interpreter.set_tensor(self._input["index"], x.astype(dtype))
+        self._interpreter.invoke()
+        y = self._interpreter.get_tensor(self._output["index"])[0]
+        out_scale, out_zero = self._output["quantization"]
+        if np.issubdtype(y.dtype, np.integer):
+            y = (y.astype(np.float32) - out_zero) * out_scale
+        y = np.clip(y.astype(np.float64), 0.0, None)
+        total = y.sum()
+        return y / total if total > 0 else np.full(len(LABELS), 1.0 / len(LABELS))
+
+    def preprocess(self, source) -> PreprocessedImage:
+        return preprocess(source, self.card.preprocessing)
+
+    def classify(self, source) -> ClassificationResult:
+        """Classify a path, encoded bytes or a BGR array. Raises ImageDecodeError for bad images."""
+        t0 = time.perf_counter()
+        pre = self.preprocess(source)
+        t1 = time.perf_counter()
+        probs = self.predict_preprocessed(pre.image)
+        t2 = time.perf_counter()
+        best = int(np.argmax(probs))
+        return ClassificationResult(
+            label=LABELS[best],
+            probabilities={label.key: float(p) for label, p in zip(LABELS, probs)},
+            grid_found=pre.grid is not None,
+            timings=Timings(preprocess_ms=(t1 - t0) * 1e3, inference_ms=(t2 - t1) * 1e3),
+        )

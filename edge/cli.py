@@ -1,0 +1,93 @@
+"""`ecg-edge`: one verb per job. Exit status: 0 all files classified, 1 some failed, 2 wrong usage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from edge.classifier import ClassifierOptions, EcgClassifier, default_model_path
+from edge.labels import LABELS
+from edge.preprocess import ImageDecodeError, iter_input_files
+
+app = typer.Typer(help="Classify photos and scans of printed 12-lead ECGs on modest hardware.", no_args_is_help=True)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="A .tflite model with its .card.json beside it. Default: the shipped model."),
+]
+ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help="Interpreter threads.")]
+
+
+@app.callback()
+def main() -> None:
+    """ecg-edge: a decision aid for printed ECGs, not a diagnosis."""
+
+
+def load_classifier(model: Path | None, threads: int) -> EcgClassifier:
+    path = model or default_model_path()
+    try:
+        return EcgClassifier.create_from_options(ClassifierOptions(model_path=path, num_threads=threads))
+    except (OSError, ValueError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] cannot load model {escape(str(path))}: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    model: ModelOption = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    threads: ThreadsOption = 1,
+) -> None:
+    """Classify each scan and print one line per file."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
+        raise typer.Exit(2)
+    files = iter_input_files(paths)
+    if not files:
+        err.print("[red]error:[/red] no files found")
+        raise typer.Exit(2)
+    classifier = load_classifier(model, threads)
+    failures = 0
+    for path in files:
+        try:
+            result = classifier.classify(path)
+        except ImageDecodeError as exc:
+            failures += 1
+            message = str(exc).removeprefix(f"{path}: ")
+            if json_lines:
+                print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": message}))
+            else:
+                out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+            continue
+        if json_lines:
+            print(
+                json.dumps(
+                    {"file": str(path), "label": result.label.key, "probabilities": result.probabilities, "error": None}
+                )
+            )
+        else:
+            probs = "  ".join(f"{label.key} {result.probabilities[label.key]:.2f}" for label in LABELS)
+            grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
+            out.print(
+                f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] "
+                f"({result.confidence:.0%})  [dim]{probs}[/dim]{grid}"
+            )
+    err.print(
+        f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.card.name} "
+        f"({classifier.card.variant}) · interpreter {classifier.interpreter_name}[/dim]"
+    )
+    if failures:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

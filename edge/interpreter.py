@@ -1,0 +1,44 @@
+"""Picks a TFLite interpreter without ever importing TensorFlow unless nothing lighter exists."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+# Order matters: ai_edge_litert runs int8 ~6x faster than tflite-runtime 2.14, and TensorFlow
+# costs ~2.9 s and ~555 MB just to import, so it is the last resort.
+BACKENDS: tuple[tuple[str, str], ...] = (
+    ("ai_edge_litert", "ai_edge_litert.interpreter"),
+    ("tflite_runtime", "tflite_runtime.interpreter"),
+    ("tensorflow.lite", "tensorflow.lite.python.interpreter"),
+)
+
+
+class NoInterpreterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class InterpreterBackend:
+    name: str
+    interpreter_class: Any
+
+
+def pick_backend(preferred: str | None = None) -> InterpreterBackend:
+    """Return the first importable interpreter (or the ``preferred`` one by name)."""
+    candidates = [b for b in BACKENDS if preferred is None or b[0] == preferred]
+    if not candidates:
+        raise ValueError(f"unknown interpreter {preferred!r}; choose from {[b[0] for b in BACKENDS]}")
+    errors = []
+    for name, module_name in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        return InterpreterBackend(name=name, interpreter_class=module.Interpreter)
+    raise NoInterpreterError(
+        "no TFLite interpreter is installed; install one with `pip install ai-edge-litert` "
+        "(or tflite-runtime, which needs numpy<2). Tried: " + "; ".join(errors)
+    )

@@ -1,0 +1,180 @@
+"""The one preprocessing function: training, conversion, evaluation, the CLI and the app all call
+:func:`preprocess`, with the parameters stored in the model card, so there is no train/serve skew.
+
+Pipeline: decode (EXIF orientation honoured) -> locate the printed grid and crop to it ->
+grayscale (red channel) -> trace-preserving resize to the model input -> CLAHE -> median filter.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class ImageDecodeError(ValueError):
+    """The input is not a readable image."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Every preprocessing parameter; serialised into each model card."""
+
+    input_size: int = 384  # the paper's; the shipped model card records its own
+    # A pixel belongs to the (pink/red) grid when R - (G+B)/2 exceeds this.
+    grid_red_threshold: int = 12
+    # A row/column is a grid line when this share of its pixels is grid-coloured.
+    grid_line_fraction: float = 0.05
+    # A detected grid smaller than this share of the page (either side) is not trusted.
+    grid_min_span: float = 0.3
+    # Longest side of the intermediate image every scan is first shrunk to.
+    work_size: int = 1024
+    # Minimum-filter width before shrinking, as a share of the shrink factor (0 disables it).
+    trace_keep: float = 0.5
+    clahe_clip_limit: float = 2.0
+    clahe_tile_grid: int = 8
+    median_ksize: int = 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PreprocessConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown preprocessing parameters: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GridBox:
+    """Crop box in source pixels (x0, y0 inclusive; x1, y1 exclusive)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+@dataclass(frozen=True)
+class PreprocessedImage:
+    image: np.ndarray  # uint8, (input_size, input_size): the model input before batching
+    grid: GridBox | None  # None when no grid was found and the whole page was used
+    source_shape: tuple[int, int]  # (height, width) of the decoded scan
+
+
+def _looks_truncated(data: bytes) -> bool:
+    # OpenCV decodes a cut-off JPEG/PNG into a partly grey image with only a warning; catch it here.
+    if data[:2] == b"\xff\xd8":
+        return b"\xff\xd9" not in data[-1024:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
+def decode_image(source: str | os.PathLike | bytes) -> np.ndarray:
+    """Decode a path or encoded bytes into a BGR uint8 array, honouring EXIF orientation."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "<bytes>"
+    else:
+        path = Path(source)
+        name = str(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ImageDecodeError(f"{name}: cannot read file ({exc.strerror})") from exc
+        if size > MAX_FILE_BYTES:
+            raise ImageDecodeError(f"{name}: file is {size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        data = path.read_bytes()
+    if not data:
+        raise ImageDecodeError(f"{name}: empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageDecodeError(f"{name}: {len(data)} bytes, over the {MAX_FILE_BYTES} byte limit")
+    if _looks_truncated(data):
+        raise ImageDecodeError(f"{name}: truncated image file")
+    # IMREAD_COLOR applies the EXIF orientation tag (IMREAD_IGNORE_ORIENTATION would skip it).
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ImageDecodeError(f"{name}: not a readable image")
+    return image
+
+
+def _span(profile: np.ndarray, threshold: float) -> tuple[int, int] | None:
+    idx = np.flatnonzero(profile > threshold)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else None
+
+
+def locate_grid(bgr: np.ndarray, config: PreprocessConfig) -> GridBox | None:
+    """Find the outer extent of the printed grid from its red/pink colour, at any resolution."""
+    pixels = bgr.astype(np.int16)
+    redness = pixels[..., 2] - (pixels[..., 0] + pixels[..., 1]) // 2
+    mask = redness > config.grid_red_threshold
+    rows = _span(mask.mean(axis=1), config.grid_line_fraction)
+    cols = _span(mask.mean(axis=0), config.grid_line_fraction)
+    if rows is None or cols is None:
+        return None
+    height, width = mask.shape
+    if (rows[1] - rows[0]) < config.grid_min_span * height or (cols[1] - cols[0]) < config.grid_min_span * width:
+        return None
+    return GridBox(x0=cols[0], y0=rows[0], x1=cols[1], y1=rows[1])
+
+
+def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
+    grid = locate_grid(bgr, config)
+    cropped = bgr if grid is None else bgr[grid.y0 : grid.y1, grid.x0 : grid.x1]
+    # The red channel is the grayscale image in which a red/pink grid is palest and black
+    # traces stay black: the grid fades without a layout-specific filter.
+    gray = np.ascontiguousarray(cropped[..., 2])
+    size = config.input_size
+    # Bring every scan to one working scale first (INTER_AREA averages away the single-pixel grid
+    # dots of full-resolution prints), so what follows sees the same image at any resolution.
+    scale = config.work_size / max(gray.shape)
+    if scale < 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    # Thin dark traces fade to grey when the page shrinks again to the input size; a minimum
+    # filter sized to that shrink keeps them visible.
+    k = int(round(max(gray.shape) / size * config.trace_keep))
+    if k >= 2:
+        gray = cv2.erode(gray, np.ones((k, k), np.uint8))
+    small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+    # CLAHE and the median filter act on the model-size image, hence at one scale for any scan.
+    clahe = cv2.createCLAHE(
+        clipLimit=config.clahe_clip_limit, tileGridSize=(config.clahe_tile_grid, config.clahe_tile_grid)
+    )
+    enhanced = clahe.apply(small)
+    if config.median_ksize > 1:
+        enhanced = cv2.medianBlur(enhanced, config.median_ksize)
+    return PreprocessedImage(image=enhanced, grid=grid, source_shape=(bgr.shape[0], bgr.shape[1]))
+
+
+def preprocess(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
+    """Decode (unless given a BGR array) and preprocess one scan into the model's input."""
+    bgr = source if isinstance(source, np.ndarray) else decode_image(source)
+    return preprocess_array(bgr, config)
+
+
+def iter_input_files(paths: list[Path]) -> list[Path]:
+    """Expand files and folders (recursively) into the sorted list of files to classify.
+
+    Inside folders every non-hidden file is taken, not only image suffixes: a PDF or a stray
+    document in a folder of scans is reported as unreadable rather than silently skipped.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        else:
+            found.append(path)
+    return found

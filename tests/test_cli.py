@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+from typer.testing import CliRunner
+
+from edge.cli import app
+from edge.labels import LABEL_KEYS
+from tests.conftest import SAMPLES, sample_files
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def tiny_model(tiny_run) -> Path:
+    return tiny_run / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite"
+
+
+@pytest.fixture()
+def mixed_folder(tmp_path) -> Path:
+    folder = tmp_path / "inbox"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copy(SAMPLES / "mi" / "MI(15).jpg", folder / "MI(15).jpg")
+    shutil.copy(SAMPLES / "normal" / "Normal(108).jpg", folder / "nested" / "Normal(108).jpg")
+    (folder / "report.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("patient notes, not an image\n")
+    data = cv2.imencode(".jpg", cv2.imread(str(SAMPLES / "mi" / "MI(29).jpg")))[1].tobytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 3])
+    return folder
+
+
+def _json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_mixed_folder_classifies_scans_reports_bad_files_and_exits_1(mixed_folder, tiny_model):
+    result = runner.invoke(app, ["classify", str(mixed_folder), "--model", str(tiny_model), "--json"])
+    assert result.exit_code == 1, result.output
+    rows = {Path(row["file"]).name: row for row in _json_lines(result.stdout)}
+    assert set(rows) == {"MI(15).jpg", "Normal(108).jpg", "report.pdf", "empty.jpg", "notes.jpg", "cut.jpg"}
+    for name in ("MI(15).jpg", "Normal(108).jpg"):
+        row = rows[name]
+        assert row["error"] is None and row["label"] in LABEL_KEYS
+        assert list(row["probabilities"]) == list(LABEL_KEYS)
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
+    for name, message in (
+        ("report.pdf", "not a readable image"),
+        ("empty.jpg", "empty"),
+        ("notes.jpg", "not a readable image"),
+        ("cut.jpg", "truncated"),
+    ):
+        assert rows[name]["label"] is None and rows[name]["probabilities"] is None
+        assert message in rows[name]["error"]
+
+
+def test_readable_output_is_one_line_per_file(mixed_folder, tiny_model):
+    result = runner.invoke(app, ["classify", str(mixed_folder), "--model", str(tiny_model)])
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 6
+    assert sum("error:" in line for line in lines) == 4
+    assert "interpreter ai_edge_litert" in result.stderr
+
+
+def test_all_good_files_exit_0(tiny_model):
+    files = [str(p) for p in sample_files()]
+    result = runner.invoke(app, ["classify", *files, "--model", str(tiny_model), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(_json_lines(result.stdout)) == len(files)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["classify"],
+        ["classify", "/no/such/scan.jpg"],
+        ["classify", str(SAMPLES), "--threads", "0"],
+        ["classify", str(SAMPLES), "--model", "/no/such/model.tflite"],
+        ["frobnicate"],
+    ],
+)
+def test_wrong_usage_exits_2(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+
+
+def test_default_model_is_the_shipped_one(monkeypatch):
+    from edge.classifier import DEFAULT_MODEL_FILE, MODEL_ENV_VAR, default_model_path
+
+    monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
+    assert default_model_path().name == DEFAULT_MODEL_FILE
+    assert default_model_path().parent.name == "models"

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.preprocess import ImageDecodeError, PreprocessConfig, decode_image, iter_input_files, locate_grid, preprocess
+from tests.conftest import SAMPLES
+
+FULLRES = SAMPLES / "normal" / "Normal(2)-fullres.jpg"
+CONFIG = PreprocessConfig(input_size=256)
+
+
+def _similar(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    mad = float(np.abs(a.astype(np.float64) - b).mean())
+    corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    return mad, corr
+
+
+def _half_resolution_jpeg(path: Path) -> bytes:
+    image = cv2.imread(str(path))
+    half = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", half, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+@pytest.mark.parametrize("size", [256, 384])
+def test_full_and_half_resolution_give_nearly_the_same_input(size):
+    config = PreprocessConfig(input_size=size)
+    full = preprocess(FULLRES, config)
+    half = preprocess(_half_resolution_jpeg(FULLRES), config)
+    assert full.image.shape == half.image.shape == (size, size)
+    assert full.image.dtype == np.uint8
+    mad, corr = _similar(full.image, half.image)
+    assert mad < 12 and corr > 0.88, (mad, corr)
+    # An unrelated scan is far less similar: the check above can fail.
+    other = preprocess(SAMPLES / "mi" / "MI(15).jpg", config)
+    assert _similar(full.image, other.image)[1] < corr - 0.1
+
+
+def test_full_resolution_original_matches_the_shared_half_resolution_copy(shared_data):
+    half = shared_data / "images" / "Normal Person ECG Images (284x12=3408)" / "Normal(2).jpg"
+    mad, corr = _similar(preprocess(FULLRES, CONFIG).image, preprocess(half, CONFIG).image)
+    assert mad < 12 and corr > 0.88, (mad, corr)
+
+
+def test_grid_is_located_at_any_resolution_in_the_same_place():
+    image = decode_image(FULLRES)
+    box = locate_grid(image, CONFIG)
+    assert box is not None
+    h, w = image.shape[:2]
+    # The README of the data set gives the grid at about x 68-2176, y 283-1518 at full resolution.
+    assert abs(box.x0 - 68) <= 4 and abs(box.x1 - 2177) <= 4
+    assert abs(box.y0 - 283) <= 4 and abs(box.y1 - 1518) <= 4
+    for factor in (0.3, 0.5, 1.5):
+        scaled = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        sbox = locate_grid(scaled, CONFIG)
+        assert sbox is not None
+        assert abs(sbox.x0 / factor - box.x0) < 4 / factor + 2
+        assert abs(sbox.y1 / factor - box.y1) < 4 / factor + 2
+
+
+def test_scan_without_grid_uses_the_whole_page():
+    gray = cv2.cvtColor(decode_image(SAMPLES / "mi" / "MI(15).jpg"), cv2.COLOR_BGR2GRAY)
+    result = preprocess(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), CONFIG)
+    assert result.grid is None
+    assert result.image.shape == (256, 256)
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    upright = decode_image(SAMPLES / "mi" / "MI(15).jpg")
+    # Store the page rotated 90 degrees, with an EXIF tag saying how to turn it back upright.
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    image = pil.fromarray(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB))
+    exif = image.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW to display
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=95, exif=exif)
+    decoded = decode_image(buf.getvalue())
+    assert decoded.shape == upright.shape
+    assert _similar(preprocess(decoded, CONFIG).image, preprocess(upright, CONFIG).image)[1] > 0.95
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"this is not an image\n", "not a readable image"),
+        (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n", "not a readable image"),
+    ],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "scan.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageDecodeError, match=message) as info:
+        decode_image(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_images_are_rejected(tmp_path, suffix):
+    image = decode_image(SAMPLES / "mi" / "MI(15).jpg")
+    data = cv2.imencode(suffix, image)[1].tobytes()
+    assert decode_image(data).shape == image.shape
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_missing_file_is_a_decode_error(tmp_path):
+    with pytest.raises(ImageDecodeError, match="cannot read"):
+        decode_image(tmp_path / "nope.jpg")
+
+
+def test_folders_expand_recursively_and_skip_hidden_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.jpg").write_bytes(b"1")
+    (tmp_path / "a" / "report.pdf").write_bytes(b"2")
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"3")
+    (tmp_path / "c.png").write_bytes(b"4")
+    found = iter_input_files([tmp_path / "a", tmp_path / "c.png"])
+    assert found == [tmp_path / "a" / "b" / "x.jpg", tmp_path / "a" / "report.pdf", tmp_path / "c.png"]
+
+
+def test_config_round_trips_and_rejects_unknown_keys():
+    config = PreprocessConfig(input_size=128, median_ksize=5)
+    assert PreprocessConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown"):
+        PreprocessConfig.from_dict({**config.to_dict(), "crop_x0": 68})

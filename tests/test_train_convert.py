@@ -1,0 +1,54 @@
+"""The whole training path on tiny data: fit -> run folder -> TFLite variants measured by the edge runtime."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+
+from edge.card import load_card, sha256_file
+from edge.classifier import EcgClassifier
+from edge.labels import LABEL_KEYS
+from train.dataset import DataSplit
+
+
+def test_fit_writes_model_history_split_and_metrics(tiny_run):
+    model_dir = tiny_run / "custom_cnn"
+    assert (model_dir / "model.keras").is_file()
+    with open(model_dir / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "precision", "recall", "confusion_matrix"):
+        assert key in metrics
+    split = DataSplit.load(tiny_run / "split.json")
+    assert metrics["n_images"] == len(split.records_for("test"))
+    assert np.sum(metrics["confusion_matrix"]) == metrics["n_images"]
+    run = json.loads((model_dir / "run.json").read_text())
+    assert run["preprocessing"]["input_size"] == 64
+    assert run["weights"].startswith("none")
+
+
+def test_convert_writes_both_variants_with_cards_measured_through_the_edge_runtime(tiny_run):
+    split = DataSplit.load(tiny_run / "split.json")
+    n_test = len(split.records_for("test"))
+    probabilities = {}
+    for variant in ("float32", "int8"):
+        path = tiny_run / "custom_cnn" / "tflite" / f"custom_cnn_{variant}.tflite"
+        card = load_card(path)
+        assert card.variant == variant
+        assert card.tflite_sha256 == sha256_file(path)
+        assert card.labels == list(LABEL_KEYS)
+        assert card.preprocessing.input_size == 64
+        assert card.measured_with == "ai_edge_litert"
+        assert card.test_metrics is not None and card.test_metrics.n_images == n_test
+        assert card.training["distinct_images_per_split"]["test"]
+        classifier = EcgClassifier.create_from_model_path(path)
+        image = np.full((64, 64), 200, dtype=np.uint8)
+        probabilities[variant] = classifier.predict_preprocessed(image)
+        assert abs(probabilities[variant].sum() - 1) < 1e-6
+    # int8 approximates the float model.
+    assert np.abs(probabilities["int8"] - probabilities["float32"]).max() < 0.1
+    int8 = EcgClassifier.create_from_model_path(tiny_run / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite")
+    assert int8.input_dtype == np.uint8

@@ -1,0 +1,143 @@
+"""Data set folders, duplicate grouping and the saved grouped split.
+
+A data folder holds one sub-folder per class, named either by label key (``normal/``) or as in
+the Mendeley release (``Normal Person ECG Images (284x12=3408)/``). Files with identical bytes
+are one *group*; a split never puts one group on two sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from edge.labels import LABEL_KEYS, label_for_folder
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    path: str  # relative to the data root, POSIX separators
+    label: str  # label key
+    sha256: str  # of the file's bytes; also the group id
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    data_root: str
+    seed: int
+    description: str
+    records: tuple[ScanRecord, ...]
+
+    def records_for(self, split: str, distinct: bool = True) -> list[ScanRecord]:
+        """Records of one split; with ``distinct`` only the first file of each group (copies add
+        no information, and counting them would weight some images several times)."""
+        seen: set[str] = set()
+        chosen = []
+        for record in self.records:
+            if record.split != split or (distinct and record.sha256 in seen):
+                continue
+            seen.add(record.sha256)
+            chosen.append(record)
+        return chosen
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Distinct images per split and label."""
+        return {split: dict(Counter(r.label for r in self.records_for(split)).most_common()) for split in SPLITS}
+
+    def save(self, path: Path) -> None:
+        data = {
+            "data_root": self.data_root,
+            "seed": self.seed,
+            "description": self.description,
+            "n_files": len(self.records),
+            "n_groups": len({r.sha256 for r in self.records}),
+            "distinct_per_split": self.summary(),
+            "records": [asdict(r) for r in self.records],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DataSplit:
+        data = json.loads(Path(path).read_text())
+        return cls(
+            data_root=data["data_root"],
+            seed=data["seed"],
+            description=data["description"],
+            records=tuple(ScanRecord(**r) for r in data["records"]),
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def scan_folder(root: Path) -> list[ScanRecord]:
+    """All image files under the class folders of ``root``, sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    records = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = label_for_folder(class_dir.name)
+        if label is None:
+            continue
+        for file in sorted(class_dir.rglob("*")):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                records.append(ScanRecord(file.relative_to(root).as_posix(), label.key, _sha256(file)))
+    if not records:
+        raise ValueError(
+            f"no images found under {root}: expected class folders named {', '.join(LABEL_KEYS)} "
+            "or as in the Mendeley release"
+        )
+    conflicts = {s for s, labels in _labels_by_group(records).items() if len(labels) > 1}
+    if conflicts:
+        raise ValueError(f"{len(conflicts)} identical image(s) appear under two classes, e.g. sha256 {min(conflicts)}")
+    return records
+
+
+def _labels_by_group(records: list[ScanRecord]) -> dict[str, set[str]]:
+    groups: dict[str, set[str]] = {}
+    for r in records:
+        groups.setdefault(r.sha256, set()).add(r.label)
+    return groups
+
+
+def _one_grouped_fold(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a stratified group fold holding about ``fraction`` of the data."""
+    n_splits = max(2, round(1.0 / fraction))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, held = next(splitter.split(np.zeros(len(labels)), labels, groups))
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[held] = True
+    return mask
+
+
+def make_split(
+    records: list[ScanRecord], data_root: Path, seed: int = 42, val_fraction: float = 0.15, test_fraction: float = 0.15
+) -> DataSplit:
+    """Stratified split by duplicate group into train/val/test (about 70/15/15)."""
+    labels = np.array([r.label for r in records])
+    groups = np.array([r.sha256 for r in records])
+    test = _one_grouped_fold(labels, groups, test_fraction, seed)
+    rest = np.flatnonzero(~test)
+    val_in_rest = _one_grouped_fold(labels[rest], groups[rest], val_fraction / (1.0 - test_fraction), seed + 1)
+    split = np.full(len(records), "train", dtype=object)
+    split[test] = "test"
+    split[rest[val_in_rest]] = "val"
+    assigned = tuple(ScanRecord(r.path, r.label, r.sha256, str(s)) for r, s in zip(records, split))
+    description = (
+        f"stratified group split (sklearn StratifiedGroupKFold, seed {seed}): files with identical bytes "
+        f"form one group and never cross splits; about {1 - val_fraction - test_fraction:.0%}/"
+        f"{val_fraction:.0%}/{test_fraction:.0%} train/val/test; one file per group is used"
+    )
+    return DataSplit(str(Path(data_root).resolve()), seed, description, assigned)
