@@ -19,7 +19,7 @@ from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
 
 app = typer.Typer(help="Convert trained models to TFLite and measure each variant through the edge runtime.")
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _model_dirs(run_dir: Path) -> list[Path]:

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 class Label:
     key: str
     display_name: str
+    short_name: str  # for narrow tables
     # Folder name in the original Mendeley release ("ECG Images dataset of Cardiac Patients").
     mendeley_folder_prefix: str
 
 
 LABELS: tuple[Label, ...] = (
-    Label("normal", "Normal", "Normal Person ECG Images"),
-    Label("mi", "Myocardial Infarction", "ECG Images of Myocardial Infarction Patients"),
-    Label("abnormal_heartbeat", "Abnormal Heartbeat", "ECG Images of Patient that have abnormal heartbeat"),
-    Label("history_of_mi", "History of MI", "ECG Images of Patient that have History of MI"),
+    Label("normal", "Normal", "N", "Normal Person ECG Images"),
+    Label("mi", "Myocardial Infarction", "MI", "ECG Images of Myocardial Infarction Patients"),
+    Label("abnormal_heartbeat", "Abnormal Heartbeat", "AHB", "ECG Images of Patient that have abnormal heartbeat"),
+    Label("history_of_mi", "History of MI", "HMI", "ECG Images of Patient that have History of MI"),
 )
 
 LABEL_KEYS: tuple[str, ...] = tuple(label.key for label in LABELS)

@@ -74,6 +74,8 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> Path:
         "1",
         "--batch-size",
         "8",
+        "--repeats",
+        "1",
         "--seed",
         "1",
     ]

@@ -12,6 +12,7 @@ Run folder layout::
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from rich.console import Console
 from edge.preprocess import PreprocessConfig
 
 app = typer.Typer(help="Train and evaluate ECG image classifiers on a grouped split.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 DataOption = Annotated[Path, typer.Option("--data", "-d", help="Data folder: one sub-folder per class.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the split and of training.")]
@@ -58,11 +59,22 @@ def split(
     _make_or_load_split(data, out, seed)
 
 
+class ModelName(str, Enum):
+    # Mirrors train.models.ARCHITECTURES (a test keeps them equal) so --help needs no Keras import.
+    custom_cnn = "custom_cnn"
+    optimized_cnn = "optimized_cnn"
+    mobilenet_v2 = "mobilenet_v2"
+    resnet50 = "resnet50"
+    all = "all"
+
+
 @app.command()
 def fit(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder.")],
-    model: Annotated[str, typer.Option("--model", help="Network to train.")] = "custom_cnn",
+    model: Annotated[ModelName, typer.Option("--model", help="Network to train; `all` trains the four in turn.")] = (
+        ModelName.custom_cnn
+    ),
     split_file: Annotated[
         Path | None, typer.Option("--split", help="Existing split file. Default: RUN_DIR/split.json, made if absent.")
     ] = None,
@@ -70,34 +82,220 @@ def fit(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
     image_size: Annotated[int, typer.Option("--image-size", min=32)] = PreprocessConfig.input_size,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience on validation loss.")] = 5,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Augmented passes over the train split per epoch. The paper trained on ~19 offline-augmented "
+            "copies per distinct image; online repeats give comparable steps without copies crossing splits.",
+        ),
+    ] = 4,
+    weights: Annotated[
+        str,
+        typer.Option(help="Base weights of mobilenet_v2/resnet50: none (from scratch), imagenet, or a weights file."),
+    ] = "none",
+    mixed_precision: Annotated[
+        bool | None,
+        typer.Option("--mixed-precision/--no-mixed-precision", help="Default: on when a GPU is present."),
+    ] = None,
+    distribute: Annotated[
+        bool, typer.Option(help="Spread one run over all local GPUs (tf.distribute.MirroredStrategy).")
+    ] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="grouped: our leak-free split. paper: the paper's protocol (offline augmentation of all files, "
+            "copies included, then a random 80/20 split), kept only to measure its leak.",
+        ),
+    ] = "grouped",
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="With --protocol paper: the manifest of the original files. Default: DATA/../manifest.csv."),
+    ] = None,
     seed: SeedOption = 42,
 ) -> None:
-    """Train one network with online augmentation and class weighting; save model, history, metrics."""
+    """Train networks with online augmentation and class weighting; save model, history, metrics."""
     from train.arrays import load_split_arrays
     from train.fit import FitSettings, fit_model
-    from train.models import ARCHITECTURES
 
-    if model not in ARCHITECTURES:
-        console.print(f"[red]error:[/red] unknown model {model!r}; choose from {', '.join(ARCHITECTURES)}")
+    if not data.is_dir():
+        console.print(f"[red]error:[/red] data folder not found: {data}")
+        raise typer.Exit(2)
+    if weights not in ("none", "imagenet") and not Path(weights).is_file():
+        console.print(f"[red]error:[/red] --weights must be none, imagenet or an existing file (got {weights!r})")
+        raise typer.Exit(2)
+    if protocol not in ("grouped", "paper"):
+        console.print(f"[red]error:[/red] --protocol must be grouped or paper (got {protocol!r})")
+        raise typer.Exit(2)
+    names = [m.value for m in ModelName if m is not ModelName.all] if model is ModelName.all else [model.value]
+    out.mkdir(parents=True, exist_ok=True)
+    config = replace(PreprocessConfig(), input_size=image_size)
+    common = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        seed=seed,
+        mixed_precision=mixed_precision,
+        distribute=distribute,
+    )
+    if protocol == "paper":
+        _fit_paper_protocol(names, data, manifest or data.parent / "manifest.csv", out, config, common)
+        return
+    split_path = split_file or out / "split.json"
+    data_split = _make_or_load_split(data, split_path, seed)
+    train_arr, val_arr, test_arr = (load_split_arrays(data_split, s, data, config) for s in ("train", "val", "test"))
+    for name in names:
+        model_weights = weights if name in ("mobilenet_v2", "resnet50") else "none"
+        console.print(
+            f"training {name} (weights: {model_weights}): {len(train_arr.labels)} train / {len(val_arr.labels)} val"
+            f" / {len(test_arr.labels)} test distinct images at {image_size}x{image_size}"
+        )
+        settings = FitSettings(model=name, repeats=repeats, weights=model_weights, **common)
+        try:
+            result = fit_model(settings, config, train_arr, val_arr, test_arr, out / name, split_path)
+        except (ValueError, OSError) as exc:
+            console.print(f"[red]error:[/red] {name}: {exc}")
+            raise typer.Exit(1) from exc
+        console.print(
+            f"saved {result.model_path} after {result.epochs_run} epochs ({result.train_seconds:.0f} s); "
+            f"test metrics in {result.metrics_path}"
+        )
+    _write_figures(out)
+
+
+def _fit_paper_protocol(names: list[str], data: Path, manifest: Path, out: Path, config, common: dict) -> None:
+    import json
+
+    from train import paper_protocol
+    from train.fit import FitSettings, fit_model
+
+    if not manifest.is_file():
+        console.print(f"[red]error:[/red] manifest not found: {manifest} (pass --manifest)")
+        raise typer.Exit(2)
+    prepared = paper_protocol.build(data, manifest, config, seed=common["seed"])
+    console.print(
+        f"paper protocol: {prepared.n_files} files ({prepared.n_distinct} distinct) augmented to "
+        f"{len(prepared.train.labels) + len(prepared.val.labels)} images, random 80/20 split; "
+        f"{prepared.val_leak_share:.1%} of validation images have their source image in train"
+    )
+    for name in names:
+        # Offline augmentation replaces online augmentation and repeats, as in the paper.
+        settings = FitSettings(model=name, repeats=1, augment=False, **common)
+        model_dir = out / f"{name}_paper"
+        result = fit_model(settings, config, prepared.train, prepared.val, prepared.val, model_dir, Path(""), "val")
+        leak = {
+            "protocol": "paper: offline augmentation x5/x10/x10/x12 of all original files, then random 80/20",
+            "n_files": prepared.n_files,
+            "n_distinct": prepared.n_distinct,
+            "n_train": len(prepared.train.labels),
+            "n_val": len(prepared.val.labels),
+            "val_leak_share": prepared.val_leak_share,
+        }
+        (model_dir / "protocol.json").write_text(json.dumps(leak, indent=2) + "\n")
+        console.print(f"saved {result.model_path}; validation metrics (leaky) in {result.metrics_path}")
+    _write_figures(out)
+
+
+def _write_figures(run_dir: Path) -> None:
+    from train.figures import run_figures
+
+    written = run_figures(run_dir)
+    console.print(f"wrote {len(written)} figures under {run_dir}")
+
+
+@app.command()
+def figures(run_dir: Annotated[Path, typer.Argument(help="Run folder written by `ecg-train fit`.")]) -> None:
+    """Curves, confusion matrices, per-class accuracy and the model comparison chart as PNGs."""
+    from train.figures import run_figures
+
+    written = run_figures(run_dir)
+    if not written:
+        console.print(f"[red]error:[/red] no <model>/metrics.json under {run_dir}")
+        raise typer.Exit(2)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _print_report(report) -> None:
+    from rich.table import Table
+
+    from edge.labels import LABELS
+
+    m, ci = report.metrics, report.ci
+    console.print(
+        f"{report.model} on {report.split} ({m.n_images} distinct images, {report.measured_with}): "
+        f"accuracy {m.accuracy:.3f} [{ci.accuracy.low:.3f}, {ci.accuracy.high:.3f}], "
+        f"balanced accuracy {m.balanced_accuracy:.3f}, "
+        f"macro-F1 {m.macro_f1:.3f} [{ci.macro_f1.low:.3f}, {ci.macro_f1.high:.3f}] (bootstrap 95% CI)"
+    )
+    table = Table(
+        "class", "prec.", "recall", "F1", "n", *[f"->{label.short_name}" for label in LABELS], title="rows: true class"
+    )
+    for i, label in enumerate(LABELS):
+        table.add_row(
+            f"{label.display_name} ({label.short_name})",
+            f"{m.precision[i]:.3f}",
+            f"{m.recall[i]:.3f}",
+            f"{m.f1[i]:.3f}",
+            str(m.support[i]),
+            *[str(v) for v in m.confusion_matrix[i]],
+        )
+    console.print(table)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A .keras model in a run folder, or a .tflite with its card.")],
+    data: DataOption,
+    split: Annotated[
+        str, typer.Option("--split", help="train, val or test of the saved split; `all` for every image of --data.")
+    ] = "test",
+    split_file: Annotated[
+        Path | None, typer.Option("--split-file", help="Default: the split the model was trained on.")
+    ] = None,
+    cv: Annotated[
+        int, typer.Option("--cv", min=0, help="Retrain with K-fold stratified group cross-validation (0: off).")
+    ] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the report as JSON.")] = None,
+) -> None:
+    """Metrics with bootstrap 95% confidence intervals, per-class figures and the confusion matrix."""
+    from train.evaluate import Predictor, cross_validate
+    from train.evaluate import evaluate as run_evaluation
+
+    if split not in ("train", "val", "test", "all"):
+        console.print(f"[red]error:[/red] --split must be train, val, test or all (got {split!r})")
         raise typer.Exit(2)
     if not data.is_dir():
         console.print(f"[red]error:[/red] data folder not found: {data}")
         raise typer.Exit(2)
-    out.mkdir(parents=True, exist_ok=True)
-    split_path = split_file or out / "split.json"
-    data_split = _make_or_load_split(data, split_path, seed)
-    config = replace(PreprocessConfig(), input_size=image_size)
-    train_arr, val_arr, test_arr = (load_split_arrays(data_split, s, data, config) for s in ("train", "val", "test"))
-    console.print(
-        f"training {model}: {len(train_arr.labels)} train / {len(val_arr.labels)} val / "
-        f"{len(test_arr.labels)} test distinct images at {image_size}x{image_size}"
-    )
-    settings = FitSettings(model=model, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed)
-    result = fit_model(settings, config, train_arr, val_arr, test_arr, out / model, split_path)
-    console.print(
-        f"saved {result.model_path} after {result.epochs_run} epochs ({result.train_seconds:.0f} s); "
-        f"test metrics in {result.metrics_path}"
-    )
+    try:
+        predictor = Predictor(model)
+        if cv:
+            from train.fit import FitSettings
+
+            if not predictor.run_info:
+                raise ValueError("--cv retrains the model's architecture: pass its .keras from a run folder")
+            settings = FitSettings(**predictor.run_info["settings"])
+            work = out.with_suffix("") if out else model.parent / f"cv{cv}"
+            report = cross_validate(settings, predictor.config, data, cv, work)
+            (mean_acc, sd_acc), (mean_f1, sd_f1) = report.summary["accuracy"], report.summary["macro_f1"]
+            console.print(
+                f"{settings.model}, {cv}-fold stratified group CV: accuracy {mean_acc:.3f} +/- {sd_acc:.3f}, "
+                f"macro-F1 {mean_f1:.3f} +/- {sd_f1:.3f}"
+            )
+            if out:
+                import json
+                from dataclasses import asdict
+
+                out.write_text(json.dumps({**asdict(report), "summary": report.summary}, indent=2) + "\n")
+            return
+        report = run_evaluation(predictor, data, split, split_file or predictor.split_file())
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _print_report(report)
+    if out:
+        out.write_text(report.to_json())
 
 
 if __name__ == "__main__":

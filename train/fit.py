@@ -15,23 +15,29 @@ from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays
 from train.augment import augment_batch, train_augmentation
+from train.device import configure
 from train.metrics import compute_metrics
-from train.models import build_model
+from train.models import ARCHITECTURES, unfreeze_top_layers
 
 N_CLASSES = len(LABEL_KEYS)
 
 
 class BatchSequence(keras.utils.PyDataset):
-    """Batches of preprocessed images as float 0-255 with one-hot labels; augments when asked."""
+    """Batches of preprocessed images as float 0-255 with one-hot labels. Training batches
+    (``shuffle``) are reshuffled every epoch and augmented when ``augment``."""
 
-    def __init__(self, arrays: SplitArrays, batch_size: int, augment: bool, seed: int):
+    def __init__(
+        self, arrays: SplitArrays, batch_size: int, seed: int, shuffle: bool, augment: bool = False, repeats: int = 1
+    ):
         super().__init__()
         self.arrays = arrays
         self.batch_size = batch_size
         self.augment = train_augmentation(seed) if augment else None
+        self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(arrays.labels))
-        if augment:
+        # Each epoch sees every image `repeats` times, each time differently augmented.
+        self.order = np.tile(np.arange(len(arrays.labels)), repeats)
+        if shuffle:
             self.rng.shuffle(self.order)
 
     def __len__(self) -> int:
@@ -47,7 +53,7 @@ class BatchSequence(keras.utils.PyDataset):
         return x, y
 
     def on_epoch_end(self) -> None:
-        if self.augment is not None:
+        if self.shuffle:
             self.rng.shuffle(self.order)
 
 
@@ -57,8 +63,16 @@ class FitSettings:
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-4
+    # Fine-tuning a pretrained base runs at learning_rate * fine_tune_lr_factor.
+    fine_tune_lr_factor: float = 0.1
     patience: int = 5
+    repeats: int = 4
+    # Online augmentation of the train split; off for the paper protocol, which augmented offline.
+    augment: bool = True
     seed: int = 42
+    weights: str = "none"
+    mixed_precision: bool | None = None  # None: on when a GPU is present
+    distribute: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,9 +84,12 @@ class FitResult:
     train_seconds: float
 
 
-def predict_classes(model: keras.Model, arrays: SplitArrays, batch_size: int = 32) -> np.ndarray:
-    probs = model.predict(BatchSequence(arrays, batch_size, augment=False, seed=0), verbose=0)
-    return np.argmax(probs, axis=1)
+def predict_probabilities(model: keras.Model, arrays: SplitArrays, batch_size: int = 32) -> np.ndarray:
+    return model.predict(BatchSequence(arrays, batch_size, seed=0, shuffle=False), verbose=0)
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
 
 
 def fit_model(
@@ -83,44 +100,61 @@ def fit_model(
     test: SplitArrays,
     out_dir: Path,
     split_file: Path,
+    test_name: str = "test",
 ) -> FitResult:
+    """Train, restore the best validation-loss weights, save the run folder of one model."""
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(settings.seed)
-    model = build_model(settings.model, config.input_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(settings.learning_rate),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    device, scope = configure(settings.mixed_precision, settings.distribute)
+    architecture = ARCHITECTURES[settings.model]
+    fine_tune = architecture.fine_tune_top_layers and settings.weights != "none"
+    with scope:
+        model = architecture.build(config.input_size, settings.weights)
+        _compile(model, settings.learning_rate)
     present = np.unique(train.labels)
     weights = compute_class_weight("balanced", classes=present, y=train.labels)
     class_weight = {int(c): float(w) for c, w in zip(present, weights)}
     history_path = out_dir / "history.csv"
-    callbacks = [
-        keras.callbacks.CSVLogger(str(history_path)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True),
-    ]
-    start = time.perf_counter()
-    history = model.fit(
-        BatchSequence(train, settings.batch_size, augment=True, seed=settings.seed),
-        validation_data=BatchSequence(val, settings.batch_size, augment=False, seed=0),
-        epochs=settings.epochs,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=1,
+    history_path.unlink(missing_ok=True)
+    train_data = BatchSequence(
+        train, settings.batch_size, settings.seed, shuffle=True, augment=settings.augment, repeats=settings.repeats
     )
+    val_data = BatchSequence(val, settings.batch_size, seed=0, shuffle=False)
+
+    def run(epochs: int, initial_epoch: int) -> int:
+        history = model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            callbacks=[
+                keras.callbacks.CSVLogger(str(history_path), append=True),
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=settings.patience, restore_best_weights=True
+                ),
+            ],
+            verbose=1,
+        )
+        return len(history.history["loss"])
+
+    start = time.perf_counter()
+    head_epochs = (settings.epochs + 1) // 2 if fine_tune else settings.epochs
+    epochs_run = run(head_epochs, 0)
+    if fine_tune:
+        with scope:
+            unfreeze_top_layers(model, architecture.fine_tune_top_layers)
+            _compile(model, settings.learning_rate * settings.fine_tune_lr_factor)
+        epochs_run += run(epochs_run + settings.epochs - head_epochs, epochs_run)
     train_seconds = time.perf_counter() - start
     model_path = out_dir / "model.keras"
     model.save(model_path)
-    metrics = compute_metrics(test.labels, predict_classes(model, test))
+    metrics = compute_metrics(test.labels, np.argmax(predict_probabilities(model, test), axis=1))
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(
-        json.dumps(
-            {"split": "test", "measured_with": f"keras ({keras.backend.backend()})", **asdict(metrics)}, indent=2
-        )
+        json.dumps({"split": test_name, "measured_with": f"keras ({device.backend})", **asdict(metrics)}, indent=2)
         + "\n"
     )
-    epochs_run = len(history.history["loss"])
     run_info = {
         "settings": asdict(settings),
         "preprocessing": config.to_dict(),
@@ -128,8 +162,11 @@ def fit_model(
         "class_weight": class_weight,
         "epochs_run": epochs_run,
         "train_seconds": round(train_seconds, 1),
-        "keras_backend": keras.backend.backend(),
-        "weights": "none (trained from scratch)",
+        "keras_backend": device.backend,
+        "device": device.describe(),
+        "parameters": int(model.count_params()),
+        "weights": "none (trained from scratch)" if settings.weights == "none" else settings.weights,
+        "fine_tuned_top_layers": architecture.fine_tune_top_layers if fine_tune else 0,
         "n_train": len(train.labels),
         "n_val": len(val.labels),
         "n_test": len(test.labels),

@@ -1,0 +1,107 @@
+"""Evaluation CLI, bootstrap intervals, the paper's leaky protocol and the figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge.preprocess import PreprocessConfig
+from train import paper_protocol
+from train.cli import app
+from train.dataset import DataSplit
+from train.figures import run_figures
+from train.metrics import bootstrap_ci
+
+runner = CliRunner()
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_collapses_when_perfect():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 4, 200)
+    y_pred = np.where(rng.uniform(size=200) < 0.7, y_true, (y_true + 1) % 4)
+    ci = bootstrap_ci(y_true, y_pred, n_resamples=300)
+    accuracy = (y_true == y_pred).mean()
+    assert ci.accuracy.low < accuracy < ci.accuracy.high
+    assert 0.05 < ci.accuracy.high - ci.accuracy.low < 0.2  # ~ 4 standard errors of a proportion
+    perfect = bootstrap_ci(y_true, y_true, n_resamples=50)
+    assert perfect.accuracy.low == perfect.accuracy.high == 1.0
+
+
+@pytest.mark.parametrize("model_file", ["model.keras", "tflite/custom_cnn_int8.tflite"])
+def test_evaluate_on_the_saved_test_split(tiny_run, tiny_dataset, tmp_path, model_file):
+    out = tmp_path / "report.json"
+    model = tiny_run / "custom_cnn" / model_file
+    result = runner.invoke(app, ["evaluate", str(model), "--data", str(tiny_dataset), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    n_test = len(DataSplit.load(tiny_run / "split.json").records_for("test"))
+    assert report["split"] == "test" and report["metrics"]["n_images"] == n_test
+    assert report["ci"]["accuracy"]["low"] <= report["metrics"]["accuracy"] <= report["ci"]["accuracy"]["high"]
+    assert "macro-F1" in result.output and "Myocardial" in result.output
+    if model_file.endswith(".tflite"):
+        card = json.loads((tiny_run / "custom_cnn" / "tflite" / "custom_cnn_int8.card.json").read_text())
+        assert report["metrics"] == card["test_metrics"]  # the card's numbers are reproducible
+
+
+def test_evaluate_an_external_folder_counts_each_distinct_image_once(tiny_run, tiny_dataset, tmp_path):
+    out = tmp_path / "external.json"
+    model = tiny_run / "custom_cnn" / "tflite" / "custom_cnn_float32.tflite"
+    result = runner.invoke(
+        app, ["evaluate", str(model), "--data", str(tiny_dataset), "--split", "all", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["metrics"]["n_images"] == 32  # 64 files, 32 distinct
+
+
+def test_evaluate_reports_a_missing_split_file_cleanly(tiny_run, tiny_dataset, tmp_path):
+    result = runner.invoke(
+        app,
+        ["evaluate", str(tiny_run / "custom_cnn" / "model.keras"), "--data", str(tiny_dataset),
+         "--split-file", str(tmp_path / "none.json")],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "no split file" in result.output
+
+
+def _tiny_manifest(data: Path, path: Path) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["class_folder", "file", "sha256", "bytes", "same_image_as"])
+        for file in sorted(data.rglob("*.jpg")):
+            writer.writerow([file.parent.name, file.name, "", file.stat().st_size, file.name.replace("_copy", "")])
+    return path
+
+
+def test_paper_protocol_puts_augmented_copies_of_one_image_on_both_sides(tiny_dataset, tmp_path):
+    manifest = _tiny_manifest(tiny_dataset, tmp_path / "manifest.csv")
+    prepared = paper_protocol.build(tiny_dataset, manifest, PreprocessConfig(input_size=32), seed=0)
+    assert prepared.n_files == 64 and prepared.n_distinct == 32
+    expected = 16 * sum(paper_protocol.PAPER_MULTIPLIERS.values())  # 16 files per class
+    assert len(prepared.train.labels) + len(prepared.val.labels) == expected
+    assert len(prepared.val.labels) == pytest.approx(0.2 * expected, abs=1)
+    # The leak: nearly every validation image has a sibling (augmentation or copy) in train.
+    assert prepared.val_leak_share > 0.9
+    assert set(prepared.val.paths) & set(prepared.train.paths)
+
+
+def test_paper_protocol_fit_writes_leaky_validation_metrics(tiny_dataset, tmp_path):
+    manifest = _tiny_manifest(tiny_dataset, tmp_path / "manifest.csv")
+    out = tmp_path / "run"
+    args = ["fit", "--data", str(tiny_dataset), "--out", str(out), "--protocol", "paper", "--manifest", str(manifest),
+            "--image-size", "32", "--epochs", "1", "--batch-size", "32"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "custom_cnn_paper" / "metrics.json").read_text())
+    protocol = json.loads((out / "custom_cnn_paper" / "protocol.json").read_text())
+    assert metrics["split"] == "val" and metrics["n_images"] == protocol["n_val"]
+    assert protocol["val_leak_share"] > 0.9
+
+
+def test_figures_are_written_for_each_model_and_the_comparison(tiny_run):
+    written = {p.name for p in run_figures(tiny_run)}
+    assert {"curves.png", "confusion_matrix.png", "per_class_accuracy.png", "comparison.png"} <= written
+    assert (tiny_run / "custom_cnn" / "curves.png").stat().st_size > 5000

@@ -1,0 +1,45 @@
+"""The shipped default model: present, intact, honest card, quoted as-is in the README."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.card import load_card, sha256_file
+from edge.classifier import EcgClassifier
+from edge.labels import LABEL_KEYS
+from tests.conftest import REPO, SHIPPED_MODEL, sample_files
+
+
+def test_shipped_model_has_a_matching_card_with_test_metrics():
+    card = load_card(SHIPPED_MODEL)
+    assert card.tflite_sha256 == sha256_file(SHIPPED_MODEL)
+    assert card.variant == "int8" and card.architecture == "custom_cnn"
+    assert card.measured_with == "ai_edge_litert"
+    metrics = card.test_metrics
+    assert metrics is not None
+    assert metrics.n_images == sum(card.training["distinct_images_per_split"]["test"].values())
+    assert sum(map(sum, metrics.confusion_matrix)) == metrics.n_images
+    assert "CC BY 4.0" in card.training["data"]
+
+
+def test_readme_quotes_the_shipped_card_as_it_is():
+    metrics = load_card(SHIPPED_MODEL).test_metrics
+    readme = (REPO / "README.md").read_text()
+    for value in (metrics.accuracy, metrics.balanced_accuracy, metrics.macro_f1):
+        assert f"{value:.3f}" in readme
+    assert f"{metrics.n_images} " in readme
+
+
+@pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)
+def test_shipped_model_classifies_every_sample(path):
+    result = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(path)
+    assert result.label.key in LABEL_KEYS
+    assert result.grid_found
+    assert abs(sum(result.probabilities.values()) - 1.0) < 1e-6
+
+
+def test_samples_are_credited_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    assert "10.17632/gwbz3fsgp8.2" in readme and "CC BY 4.0" in readme
+    for path in sample_files():
+        assert path.name in readme

@@ -1,0 +1,142 @@
+"""Evaluation of a trained model (.keras through Keras, .tflite through the edge runtime) on a
+split of the saved grouped split, or on every distinct image of any data folder (an external set)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from edge.card import EvaluationMetrics, load_card
+from edge.preprocess import PreprocessConfig
+from train.arrays import SplitArrays, load_arrays
+from train.dataset import DataSplit, ScanRecord, scan_folder
+from train.metrics import BootstrapCI, bootstrap_ci, compute_metrics
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    model: str
+    data: str
+    split: str
+    measured_with: str
+    metrics: EvaluationMetrics
+    ci: BootstrapCI
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+class Predictor:
+    """Class probabilities for preprocessed images from a .keras or a .tflite model."""
+
+    def __init__(self, model_path: Path):
+        self.path = Path(model_path)
+        if self.path.suffix == ".tflite":
+            from edge.classifier import EcgClassifier
+
+            self._classifier = EcgClassifier.create_from_model_path(self.path)
+            self.config = load_card(self.path).preprocessing
+            self.measured_with = self._classifier.interpreter_name
+            self.run_info: dict = {}
+        elif self.path.suffix == ".keras":
+            import keras
+
+            run_file = self.path.parent / "run.json"
+            if not run_file.is_file():
+                raise FileNotFoundError(f"no run.json beside {self.path}: cannot know its preprocessing")
+            self.run_info = json.loads(run_file.read_text())
+            self.config = PreprocessConfig.from_dict(self.run_info["preprocessing"])
+            self._model = keras.saving.load_model(self.path, compile=False)
+            self.measured_with = f"keras ({keras.backend.backend()})"
+        else:
+            raise ValueError(f"{self.path}: expected a .keras or .tflite model")
+
+    def split_file(self) -> Path | None:
+        """The split the model was trained on, when known."""
+        if self.run_info:
+            return Path(self.run_info["split_file"])
+        for parent in self.path.parents:
+            if (parent / "split.json").is_file():
+                return parent / "split.json"
+        return None
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        if self.path.suffix == ".tflite":
+            return np.stack([self._classifier.predict_preprocessed(img) for img in images])
+        from train.fit import predict_probabilities
+
+        return predict_probabilities(self._model, SplitArrays(images, np.zeros(len(images), int), []))
+
+
+def distinct_records(records: list[ScanRecord]) -> list[ScanRecord]:
+    seen: set[str] = set()
+    return [r for r in records if not (r.sha256 in seen or seen.add(r.sha256))]
+
+
+def evaluate(predictor: Predictor, data: Path, split: str, split_file: Path | None) -> EvaluationReport:
+    if split == "all":
+        records = distinct_records(scan_folder(data))
+    else:
+        if split_file is None or not split_file.is_file():
+            raise FileNotFoundError("no split file: pass --split-file, or --split all for an external set")
+        records = DataSplit.load(split_file).records_for(split)
+        missing = [r.path for r in records if not (data / r.path).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} file(s) of the {split} split are not under {data}, e.g. {missing[0]}"
+            )
+    arrays = load_arrays(records, data, predictor.config, f"preprocessing {split}")
+    predictions = np.argmax(predictor.probabilities(arrays.images), axis=1)
+    return EvaluationReport(
+        model=str(predictor.path),
+        data=str(data),
+        split=split,
+        measured_with=predictor.measured_with,
+        metrics=compute_metrics(arrays.labels, predictions),
+        ci=bootstrap_ci(arrays.labels, predictions),
+    )
+
+
+@dataclass(frozen=True)
+class CrossValidationReport:
+    model: str
+    folds: int
+    accuracy: list[float]
+    macro_f1: list[float]
+
+    @property
+    def summary(self) -> dict[str, tuple[float, float]]:
+        return {
+            "accuracy": (float(np.mean(self.accuracy)), float(np.std(self.accuracy))),
+            "macro_f1": (float(np.mean(self.macro_f1)), float(np.std(self.macro_f1))),
+        }
+
+
+def cross_validate(settings, config: PreprocessConfig, data: Path, folds: int, work_dir: Path) -> CrossValidationReport:
+    """Stratified group k-fold over the whole data set: each fold is the test set once; the
+    validation set (early stopping) is a grouped fold of the rest."""
+    from train.fit import fit_model
+
+    records = distinct_records(scan_folder(data))
+    arrays = load_arrays(records, data, config, "preprocessing all images")
+    groups = np.array([r.sha256 for r in records])
+    outer = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
+    accuracy, macro_f1 = [], []
+    for k, (rest, test) in enumerate(outer.split(arrays.images, arrays.labels, groups)):
+        inner = StratifiedGroupKFold(n_splits=max(2, folds - 1), shuffle=True, random_state=settings.seed + k)
+        train_i, val_i = next(inner.split(arrays.images[rest], arrays.labels[rest], groups[rest]))
+
+        def subset(idx: np.ndarray) -> SplitArrays:
+            return SplitArrays(arrays.images[idx], arrays.labels[idx], [arrays.paths[i] for i in idx])
+
+        result = fit_model(
+            settings, config, subset(rest[train_i]), subset(rest[val_i]), subset(test), work_dir / f"fold{k}", Path("")
+        )
+        fold_metrics = json.loads(result.metrics_path.read_text())
+        accuracy.append(fold_metrics["accuracy"])
+        macro_f1.append(fold_metrics["macro_f1"])
+    return CrossValidationReport(settings.model, folds, accuracy, macro_f1)
