@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from edge.card import ModelCard, card_path_for, sha256_file
+from edge.card import Agreement, ModelCard, card_path_for, sha256_file
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
@@ -60,6 +60,7 @@ def convert(
         name = model_dir.name
         out_dir = model_dir / "tflite"
         out_dir.mkdir(exist_ok=True)
+        keras_probabilities = _keras_probabilities(model_dir / "model.keras", test)
         for variant in wanted:
             representative = representative_images(train.images, train.labels) if variant == "int8" else None
             console.print(f"converting {name} -> {variant}")
@@ -87,20 +88,36 @@ def convert(
             card_path = card_path_for(tflite_path)
             card.save(card_path)
             classifier = EcgClassifier.create_from_model_path(tflite_path)
-            predictions = np.array(
+            probabilities = np.stack(
                 [
-                    int(np.argmax(classifier.predict_preprocessed(img)))
+                    classifier.predict_preprocessed(img)
                     for img in track(test.images, description=f"evaluating {card.name}", transient=True)
                 ]
             )
+            predictions = np.argmax(probabilities, axis=1)
             metrics = compute_metrics(test.labels, predictions)
-            final = replace(card, test_metrics=metrics, measured_with=classifier.interpreter_name)
+            agreement = Agreement(
+                n_images=len(predictions),
+                same_label_share=float(np.mean(predictions == np.argmax(keras_probabilities, axis=1))),
+                max_probability_difference=float(np.abs(probabilities - keras_probabilities).max()),
+            )
+            final = replace(
+                card, test_metrics=metrics, agreement_with_keras=agreement, measured_with=classifier.interpreter_name
+            )
             final.save(card_path)
             console.print(
                 f"  {tflite_path} ({tflite_path.stat().st_size / 1024:.0f} KiB): test accuracy "
                 f"{metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f} on {metrics.n_images} images "
-                f"({classifier.interpreter_name})"
+                f"({classifier.interpreter_name}); same label as Keras on {agreement.same_label_share:.1%}"
             )
+
+
+def _keras_probabilities(keras_path: Path, arrays) -> np.ndarray:
+    import keras
+
+    from train.fit import predict_probabilities
+
+    return predict_probabilities(keras.saving.load_model(keras_path, compile=False), arrays)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,15 @@ class EvaluationMetrics:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """How closely a converted model follows the Keras model it came from, on the test split."""
+
+    n_images: int
+    same_label_share: float
+    max_probability_difference: float
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     architecture: str
@@ -45,6 +54,7 @@ class ModelCard:
     tflite_sha256: str
     training: dict = field(default_factory=dict)  # data set, split file and description, epochs
     test_metrics: EvaluationMetrics | None = None
+    agreement_with_keras: Agreement | None = None
     measured_with: str = ""  # interpreter that produced test_metrics
     notes: str = ""
 
@@ -59,6 +69,8 @@ class ModelCard:
         data["preprocessing"] = PreprocessConfig.from_dict(data["preprocessing"])
         if data.get("test_metrics") is not None:
             data["test_metrics"] = EvaluationMetrics.from_dict(data["test_metrics"])
+        if data.get("agreement_with_keras") is not None:
+            data["agreement_with_keras"] = Agreement(**data["agreement_with_keras"])
         card = cls(**data)
         if tuple(card.labels) != LABEL_KEYS:
             raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")

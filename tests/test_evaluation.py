@@ -105,3 +105,20 @@ def test_figures_are_written_for_each_model_and_the_comparison(tiny_run):
     written = {p.name for p in run_figures(tiny_run)}
     assert {"curves.png", "confusion_matrix.png", "per_class_accuracy.png", "comparison.png"} <= written
     assert (tiny_run / "custom_cnn" / "curves.png").stat().st_size > 5000
+
+
+def test_training_results_table_lists_each_run_with_intervals(tiny_run):
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("training_results", REPO / "benchmarks" / "training_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.collect([tiny_run])
+    assert [r["model"] for r in rows] == ["custom_cnn"]
+    row = rows[0]
+    assert row["accuracy_ci"][0] <= row["accuracy"] <= row["accuracy_ci"][1]
+    assert row["protocol"] == "grouped" and row["evaluated_on"] == "test"
+    table = module.markdown(rows, {"cpu": "x", "cores": 2, "memory_gib": 1, "python": "3", "packages": {}})
+    assert f"{row['accuracy']:.3f} [" in table and "422,692" in table

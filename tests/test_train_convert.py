@@ -44,6 +44,11 @@ def test_convert_writes_both_variants_with_cards_measured_through_the_edge_runti
         assert card.measured_with == "ai_edge_litert"
         assert card.test_metrics is not None and card.test_metrics.n_images == n_test
         assert card.training["distinct_images_per_split"]["test"]
+        assert card.agreement_with_keras.n_images == n_test
+        # The float32 file is the Keras model: same labels, probabilities equal to rounding.
+        if variant == "float32":
+            assert card.agreement_with_keras.same_label_share == 1.0
+            assert card.agreement_with_keras.max_probability_difference < 1e-4
         classifier = EcgClassifier.create_from_model_path(path)
         image = np.full((64, 64), 200, dtype=np.uint8)
         probabilities[variant] = classifier.predict_preprocessed(image)

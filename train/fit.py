@@ -16,7 +16,7 @@ from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays
 from train.augment import augment_batch, train_augmentation
 from train.device import configure
-from train.metrics import compute_metrics
+from train.metrics import bootstrap_ci, compute_metrics
 from train.models import ARCHITECTURES, unfreeze_top_layers
 
 N_CLASSES = len(LABEL_KEYS)
@@ -149,12 +149,18 @@ def fit_model(
     train_seconds = time.perf_counter() - start
     model_path = out_dir / "model.keras"
     model.save(model_path)
-    metrics = compute_metrics(test.labels, np.argmax(predict_probabilities(model, test), axis=1))
+    predictions = np.argmax(predict_probabilities(model, test), axis=1)
+    metrics = compute_metrics(test.labels, predictions)
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(
-        json.dumps({"split": test_name, "measured_with": f"keras ({device.backend})", **asdict(metrics)}, indent=2)
-        + "\n"
-    )
+    report = {
+        "split": test_name,
+        "measured_with": f"keras ({device.backend})",
+        **asdict(metrics),
+        "ci": asdict(bootstrap_ci(test.labels, predictions)),
+        "y_true": test.labels.tolist(),
+        "y_pred": predictions.tolist(),
+    }
+    metrics_path.write_text(json.dumps(report, indent=2) + "\n")
     run_info = {
         "settings": asdict(settings),
         "preprocessing": config.to_dict(),

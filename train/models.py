@@ -39,14 +39,20 @@ def _head(x, n_classes: int):
 
 def custom_cnn(input_size: int, weights: str = "none", n_classes: int = N_CLASSES) -> keras.Model:
     """The paper's Custom CNN: 4 x (Conv2D 32/64/128/256 + BatchNorm + MaxPool), GAP, Dense 128 ReLU,
-    Dropout 0.5, Dense softmax. 423,172 parameters with our 1-channel input (the paper's 423K is the
-    same network on a 3-channel copy of the grayscale image)."""
+    Dropout 0.5, Dense softmax. 422,692 parameters with our 1-channel input (the paper's 423K is the
+    same network on a 3-channel copy of the grayscale image, with conv biases)."""
     _no_pretrained("custom_cnn", weights)
     inputs = keras.Input((input_size, input_size, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     for filters in (32, 64, 128, 256):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        # Conv -> BatchNorm -> ReLU rather than Conv(ReLU) -> BatchNorm: the paper's "Conv2D +
+        # BatchNorm" allows both, and only this order lets the converter fold BatchNorm into the
+        # convolution. Unfolded, BatchNorm multiplies near-constant channels of mostly blank scans
+        # by large factors after per-tensor int8 rounding (measured: int8 test accuracy 0.39
+        # against 0.79 for float32).
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D()(x)
     return keras.Model(inputs, _head(x, n_classes), name="custom_cnn")
 

@@ -1,0 +1,37 @@
+"""A short description of the machine a benchmark ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+
+def describe(packages: tuple[str, ...] = ("numpy", "tensorflow", "keras", "ai-edge-litert")) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory_gib = None
+    try:
+        with open("/proc/meminfo") as fh:
+            kib = int(next(line.split()[1] for line in fh if line.startswith("MemTotal")))
+            memory_gib = round(kib / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "packages": versions,
+    }
