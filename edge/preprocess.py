@@ -101,7 +101,8 @@ def decode_image(source: str | os.PathLike | bytes) -> np.ndarray:
     # IMREAD_COLOR applies the EXIF orientation tag (IMREAD_IGNORE_ORIENTATION would skip it).
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
-        raise ImageDecodeError(f"{name}: not a readable image")
+        what = "a PDF document, not an image" if data[:5] == b"%PDF-" else "not a readable image"
+        raise ImageDecodeError(f"{name}: {what}")
     return image
 
 

@@ -49,7 +49,7 @@ def test_mixed_folder_classifies_scans_reports_bad_files_and_exits_1(mixed_folde
         assert list(row["probabilities"]) == list(LABEL_KEYS)
         assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
     for name, message in (
-        ("report.pdf", "not a readable image"),
+        ("report.pdf", "a PDF document"),
         ("empty.jpg", "empty"),
         ("notes.jpg", "not a readable image"),
         ("cut.jpg", "truncated"),

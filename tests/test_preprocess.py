@@ -89,7 +89,7 @@ def test_exif_orientation_is_honoured(tmp_path):
     [
         (b"", "empty"),
         (b"this is not an image\n", "not a readable image"),
-        (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n", "not a readable image"),
+        (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n", "a PDF document, not an image"),
     ],
 )
 def test_unreadable_files_raise_a_clear_error(tmp_path, content, message):
