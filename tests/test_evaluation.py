@@ -122,3 +122,18 @@ def test_training_results_table_lists_each_run_with_intervals(tiny_run):
     assert row["protocol"] == "grouped" and row["evaluated_on"] == "test"
     table = module.markdown(rows, {"cpu": "x", "cores": 2, "memory_gib": 1, "python": "3", "packages": {}})
     assert f"{row['accuracy']:.3f} [" in table and "422,692" in table
+
+
+def test_cross_validation_retrains_per_fold_and_reports_mean_and_sd(tiny_run, tiny_dataset, tmp_path):
+    out = tmp_path / "cv.json"
+    model = tiny_run / "custom_cnn" / "model.keras"
+    result = runner.invoke(app, ["evaluate", str(model), "--data", str(tiny_dataset), "--cv", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["folds"] == 2 and len(report["accuracy"]) == 2
+    assert report["summary"]["accuracy"][0] == pytest.approx(np.mean(report["accuracy"]))
+    assert "2-fold stratified group CV" in result.output
+    # Each fold's test images are distinct images never seen by that fold's training.
+    for k in range(2):
+        fold = json.loads((tmp_path / "cv" / f"fold{k}" / "run.json").read_text())
+        assert fold["n_train"] + fold["n_val"] + fold["n_test"] == 32
