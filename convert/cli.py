@@ -29,7 +29,9 @@ def _model_dirs(run_dir: Path) -> list[Path]:
 @app.command()
 def convert(
     run_dir: Annotated[Path, typer.Argument(help="Run folder written by `ecg-train fit`.")],
-    variants: Annotated[str, typer.Option(help="Comma-separated variants.")] = "float32,int8",
+    variants: Annotated[
+        str, typer.Option(help="Comma-separated: float32, float16, dynamic, int8.")
+    ] = "float32,float16,dynamic,int8",
     data: Annotated[
         Path | None, typer.Option("--data", "-d", help="Data folder, if it moved since the split was made.")
     ] = None,

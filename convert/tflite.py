@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("float32", "int8")
+# float32: the Keras model as is. float16: weights stored as float16 (half the size, float
+# compute). dynamic: int8 weights, float activations (dynamic-range; tflite-runtime 2.14 cannot
+# load TF 2.21's). int8: full-integer, activations calibrated on train-split images.
+VARIANTS = ("float32", "float16", "dynamic", "int8")
 
 
 def representative_images(images: np.ndarray, labels: np.ndarray, limit: int = 200, seed: int = 0) -> np.ndarray:
@@ -35,7 +38,12 @@ def convert_keras_file(keras_path: Path, variant: str, representative: np.ndarra
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        if variant == "int8":
+        if variant == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif variant == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif variant == "int8":
             if representative is None or len(representative) == 0:
                 raise ValueError("int8 conversion needs representative images from the train split")
 

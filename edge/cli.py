@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge.classifier import ClassifierOptions, EcgClassifier, default_model_path
+from edge.classifier import MODELS_DIR, ClassifierOptions, EcgClassifier, default_model_path
 from edge.labels import LABELS
 from edge.preprocess import ImageDecodeError, iter_input_files
 
@@ -87,6 +87,45 @@ def classify(
     )
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def models(
+    folder: Annotated[Path | None, typer.Option("--dir", help="Folder of models. Default: the shipped models.")] = None,
+) -> None:
+    """List installed models with their variant, size and test-split metrics."""
+    from rich.table import Table
+
+    from edge.card import load_card
+
+    folder = folder or MODELS_DIR
+    paths = sorted(folder.glob("*.tflite"))
+    if not paths:
+        err.print(f"[red]error:[/red] no .tflite models in {escape(str(folder))}")
+        raise typer.Exit(2)
+    default = default_model_path().resolve()
+    table = Table(caption="acc., macro-F1: on each model's held-out test split of n images")
+    table.add_column("model", no_wrap=True, min_width=max(len(p.stem) for p in paths))
+    for column in ("variant", "KiB", "input", "acc.", "macro-F1", "n", "default"):
+        table.add_column(column)
+    for path in paths:
+        try:
+            card = load_card(path)
+        except (OSError, ValueError) as exc:
+            table.add_row(escape(path.stem), "[red]no valid card[/red]", "", "", "", "", "", escape(str(exc))[:40])
+            continue
+        m = card.test_metrics
+        table.add_row(
+            escape(path.stem),
+            card.variant,
+            f"{path.stat().st_size / 1024:.0f}",
+            f"{card.preprocessing.input_size}px",
+            f"{m.accuracy:.3f}" if m else "-",
+            f"{m.macro_f1:.3f}" if m else "-",
+            str(m.n_images) if m else "-",
+            "yes" if path.resolve() == default else "",
+        )
+    out.print(table)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,22 @@ def test_default_model_is_the_shipped_one(monkeypatch):
     monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
     assert default_model_path().name == DEFAULT_MODEL_FILE
     assert default_model_path().parent.name == "models"
+
+
+def test_models_lists_installed_models_with_metrics(tiny_run):
+    folder = tiny_run / "custom_cnn" / "tflite"
+    result = runner.invoke(app, ["models", "--dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    for variant in ("float32", "float16", "dynamic", "int8"):
+        assert variant in result.output
+    assert "KiB" in result.output and "macro-F1" in result.output
+
+
+def test_models_lists_the_shipped_default():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "custom_cnn_int8" in result.output and "yes" in result.output
+
+
+def test_models_in_an_empty_folder_is_a_usage_error(tmp_path):
+    assert runner.invoke(app, ["models", "--dir", str(tmp_path)]).exit_code == 2

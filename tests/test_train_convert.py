@@ -34,7 +34,7 @@ def test_convert_writes_both_variants_with_cards_measured_through_the_edge_runti
     split = DataSplit.load(tiny_run / "split.json")
     n_test = len(split.records_for("test"))
     probabilities = {}
-    for variant in ("float32", "int8"):
+    for variant in ("float32", "float16", "dynamic", "int8"):
         path = tiny_run / "custom_cnn" / "tflite" / f"custom_cnn_{variant}.tflite"
         card = load_card(path)
         assert card.variant == variant
@@ -53,7 +53,11 @@ def test_convert_writes_both_variants_with_cards_measured_through_the_edge_runti
         image = np.full((64, 64), 200, dtype=np.uint8)
         probabilities[variant] = classifier.predict_preprocessed(image)
         assert abs(probabilities[variant].sum() - 1) < 1e-6
-    # int8 approximates the float model.
-    assert np.abs(probabilities["int8"] - probabilities["float32"]).max() < 0.1
+    # Every variant approximates the float model; float16 nearly exactly.
+    assert np.abs(probabilities["float16"] - probabilities["float32"]).max() < 0.01
+    for variant in ("dynamic", "int8"):
+        assert np.abs(probabilities[variant] - probabilities["float32"]).max() < 0.1
+    sizes = {v: (tiny_run / "custom_cnn" / "tflite" / f"custom_cnn_{v}.tflite").stat().st_size for v in probabilities}
+    assert sizes["float16"] < 0.6 * sizes["float32"] and sizes["int8"] < 0.35 * sizes["float32"]
     int8 = EcgClassifier.create_from_model_path(tiny_run / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite")
     assert int8.input_dtype == np.uint8
