@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 from edge.card import ModelCard, load_card, sha256_file
 from edge.interpreter import pick_backend
 from edge.labels import LABELS, Label
-from edge.preprocess import PreprocessedImage, preprocess
+from edge.preprocess import ImageDecodeError, PreprocessedImage, preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL_FILE = "custom_cnn_int8.tflite"
@@ -53,6 +55,13 @@ class ClassificationResult:
     @property
     def confidence(self) -> float:
         return self.probabilities[self.label.key]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: Path
+    result: ClassificationResult | None
+    error: str | None  # why the file could not be classified
 
 
 class EcgClassifier:
@@ -121,13 +130,37 @@ class EcgClassifier:
         """Classify a path, encoded bytes or a BGR array. Raises ImageDecodeError for bad images."""
         t0 = time.perf_counter()
         pre = self.preprocess(source)
+        return self._classify_preprocessed(pre, (time.perf_counter() - t0) * 1e3)
+
+    def _classify_preprocessed(self, pre: PreprocessedImage, preprocess_ms: float) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
-        t2 = time.perf_counter()
+        inference_ms = (time.perf_counter() - t1) * 1e3
         best = int(np.argmax(probs))
         return ClassificationResult(
             label=LABELS[best],
             probabilities={label.key: float(p) for label, p in zip(LABELS, probs)},
             grid_found=pre.grid is not None,
-            timings=Timings(preprocess_ms=(t1 - t0) * 1e3, inference_ms=(t2 - t1) * 1e3),
+            timings=Timings(preprocess_ms=preprocess_ms, inference_ms=inference_ms),
         )
+
+    def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:
+        """Classify files in order. Decoding and preprocessing (OpenCV, which releases the GIL) run
+        on ``workers`` threads while the interpreter, which is not thread-safe, stays on this one."""
+
+        def prepare(path: Path) -> tuple[PreprocessedImage | None, float, str | None]:
+            t0 = time.perf_counter()
+            try:
+                return self.preprocess(path), (time.perf_counter() - t0) * 1e3, None
+            except ImageDecodeError as exc:
+                return None, 0.0, str(exc).removeprefix(f"{path}: ")
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            # Bounded look-ahead keeps memory flat on folders of any size.
+            for start in range(0, len(paths), 8 * max(1, workers)):
+                chunk = paths[start : start + 8 * max(1, workers)]
+                for path, (pre, ms, error) in zip(chunk, pool.map(prepare, chunk)):
+                    if pre is None:
+                        yield FileOutcome(path, None, error)
+                    else:
+                        yield FileOutcome(path, self._classify_preprocessed(pre, ms), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.markup import escape
 
 from edge.classifier import MODELS_DIR, ClassifierOptions, EcgClassifier, default_model_path
 from edge.labels import LABELS
-from edge.preprocess import ImageDecodeError, iter_input_files
+from edge.preprocess import iter_input_files
 
 app = typer.Typer(help="Classify photos and scans of printed 12-lead ECGs on modest hardware.", no_args_is_help=True)
 out = Console(soft_wrap=True, highlight=False)
@@ -23,6 +24,7 @@ ModelOption = Annotated[
     typer.Option("--model", "-m", help="A .tflite model with its .card.json beside it. Default: the shipped model."),
 ]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help="Interpreter threads.")]
+DEFAULT_WORKERS = os.cpu_count() or 1
 
 
 @app.callback()
@@ -45,6 +47,9 @@ def classify(
     model: ModelOption = None,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     threads: ThreadsOption = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Threads decoding and preprocessing scans. Default: CPU count.")
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Classify each scan and print one line per file."""
     missing = [p for p in paths if not p.exists()]
@@ -57,16 +62,14 @@ def classify(
         raise typer.Exit(2)
     classifier = load_classifier(model, threads)
     failures = 0
-    for path in files:
-        try:
-            result = classifier.classify(path)
-        except ImageDecodeError as exc:
+    for outcome in classifier.classify_files(files, workers=workers):
+        path, result = outcome.path, outcome.result
+        if result is None:
             failures += 1
-            message = str(exc).removeprefix(f"{path}: ")
             if json_lines:
-                print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": message}))
+                print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": outcome.error}))
             else:
-                out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+                out.print(f"{escape(str(path))}  [red]error:[/red] {escape(outcome.error or '')}")
             continue
         if json_lines:
             print(

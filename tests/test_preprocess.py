@@ -129,3 +129,20 @@ def test_config_round_trips_and_rejects_unknown_keys():
     assert PreprocessConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown"):
         PreprocessConfig.from_dict({**config.to_dict(), "crop_x0": 68})
+
+
+def test_jpeg_size_is_read_from_the_header_without_decoding():
+    from edge.preprocess import jpeg_size
+
+    assert jpeg_size(FULLRES.read_bytes()) == (2213, 1572)
+    assert jpeg_size((SAMPLES / "mi" / "MI(15).jpg").read_bytes()) == (1106, 786)
+    assert jpeg_size(cv2.imencode(".png", np.zeros((5, 7, 3), np.uint8))[1].tobytes()) is None
+    assert jpeg_size(b"\xff\xd8\xff\xe0\x00") is None  # cut inside the header
+    assert jpeg_size(b"\xff\xd8" + b"\x00" * 64) is None
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_that_keeps_the_working_size():
+    assert decode_image(FULLRES, min_side=1024).shape == (786, 1107, 3)
+    assert decode_image(FULLRES, min_side=500).shape == (393, 554, 3)  # 2213 // 4 = 553 >= 500
+    assert decode_image(FULLRES, min_side=3000).shape == (1572, 2213, 3)
+    assert decode_image(FULLRES).shape == (1572, 2213, 3)

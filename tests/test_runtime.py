@@ -129,3 +129,18 @@ def test_tensorflow_lite_fallback_gives_the_same_probabilities(model_copy):
     a = litert.classify(image).probabilities
     b = tf_lite.classify(image).probabilities
     assert max(abs(a[k] - b[k]) for k in a) < 0.02
+
+
+def test_classify_files_keeps_order_and_matches_one_by_one(model_copy, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("no")
+    files = sorted(SAMPLES.rglob("*.jpg"))
+    files.insert(3, bad)
+    classifier = EcgClassifier.create_from_model_path(model_copy)
+    for workers in (1, 3):
+        outcomes = list(classifier.classify_files(files, workers=workers))
+        assert [o.path for o in outcomes] == files
+        assert outcomes[3].result is None and "not a readable image" in outcomes[3].error
+        for outcome in outcomes[:3] + outcomes[4:]:
+            assert outcome.error is None
+            assert outcome.result.probabilities == classifier.classify(outcome.path).probabilities
