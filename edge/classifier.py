@@ -18,7 +18,8 @@ from edge.labels import LABELS, Label
 from edge.preprocess import ImageDecodeError, PreprocessedImage, preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_FILE = "custom_cnn_int8.tflite"
+# models/DEFAULT names the default model file; benchmarks/edge_benchmark.py --install writes it.
+DEFAULT_POINTER = "DEFAULT"
 MODEL_ENV_VAR = "ECG_EDGE_MODEL"
 
 
@@ -27,8 +28,14 @@ class ModelIntegrityError(ValueError):
 
 
 def default_model_path() -> Path:
+    """$ECG_EDGE_MODEL, else the model named in models/DEFAULT."""
     env = os.environ.get(MODEL_ENV_VAR)
-    return Path(env) if env else MODELS_DIR / DEFAULT_MODEL_FILE
+    if env:
+        return Path(env)
+    pointer = MODELS_DIR / DEFAULT_POINTER
+    if not pointer.is_file():
+        raise FileNotFoundError(f"no default model: {pointer} is missing (pass --model or set {MODEL_ENV_VAR})")
+    return MODELS_DIR / pointer.read_text().strip()
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ def main() -> None:
 
 
 def load_classifier(model: Path | None, threads: int) -> EcgClassifier:
-    path = model or default_model_path()
+    path = model or "default model"
     try:
+        path = model or default_model_path()
         return EcgClassifier.create_from_options(ClassifierOptions(model_path=path, num_threads=threads))
     except (OSError, ValueError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] cannot load model {escape(str(path))}: {escape(str(exc))}")
@@ -106,7 +107,10 @@ def models(
     if not paths:
         err.print(f"[red]error:[/red] no .tflite models in {escape(str(folder))}")
         raise typer.Exit(2)
-    default = default_model_path().resolve()
+    try:
+        default = default_model_path().resolve()
+    except FileNotFoundError:
+        default = None
     table = Table(caption="acc., macro-F1: on each model's held-out test split of n images")
     table.add_column("model", no_wrap=True, min_width=max(len(p.stem) for p in paths))
     for column in ("variant", "KiB", "input", "acc.", "macro-F1", "n", "default"):

@@ -90,11 +90,24 @@ def test_wrong_usage_exits_2(args):
 
 
 def test_default_model_is_the_shipped_one(monkeypatch):
-    from edge.classifier import DEFAULT_MODEL_FILE, MODEL_ENV_VAR, default_model_path
+    from edge.classifier import MODEL_ENV_VAR, default_model_path
+    from tests.conftest import SHIPPED_MODEL
 
     monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
-    assert default_model_path().name == DEFAULT_MODEL_FILE
-    assert default_model_path().parent.name == "models"
+    assert default_model_path() == SHIPPED_MODEL
+    monkeypatch.setenv(MODEL_ENV_VAR, "/elsewhere/m.tflite")
+    assert default_model_path() == Path("/elsewhere/m.tflite")
+
+
+def test_missing_default_pointer_is_a_clear_usage_error(monkeypatch, tmp_path):
+    import edge.classifier
+
+    monkeypatch.delenv(edge.classifier.MODEL_ENV_VAR, raising=False)
+    monkeypatch.setattr(edge.classifier, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr("edge.cli.default_model_path", edge.classifier.default_model_path)
+    result = runner.invoke(app, ["classify", str(SAMPLES)])
+    assert result.exit_code == 2
+    assert "no default model" in result.stderr
 
 
 def test_models_lists_installed_models_with_metrics(tiny_run):
