@@ -10,7 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
-SHIPPED_MODEL = REPO / "models" / "custom_cnn_int8.tflite"
+SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
+SHIPPED_INT8 = REPO / "models" / "custom_cnn_int8.tflite"
 
 
 def shared_data_dir() -> Path | None:

@@ -7,13 +7,14 @@ import pytest
 from edge.card import load_card, sha256_file
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
-from tests.conftest import REPO, SHIPPED_MODEL, sample_files
+from tests.conftest import REPO, SHIPPED_INT8, SHIPPED_MODEL, sample_files
 
 
-def test_shipped_model_has_a_matching_card_with_test_metrics():
-    card = load_card(SHIPPED_MODEL)
-    assert card.tflite_sha256 == sha256_file(SHIPPED_MODEL)
-    assert card.variant == "int8" and card.architecture == "custom_cnn"
+@pytest.mark.parametrize("model", [SHIPPED_MODEL, SHIPPED_INT8], ids=["default", "int8"])
+def test_shipped_models_have_matching_cards_with_test_metrics(model):
+    card = load_card(model)
+    assert card.tflite_sha256 == sha256_file(model)
+    assert card.architecture == "custom_cnn"
     assert card.measured_with == "ai_edge_litert"
     metrics = card.test_metrics
     assert metrics is not None
@@ -24,16 +25,18 @@ def test_shipped_model_has_a_matching_card_with_test_metrics():
     assert card.agreement_with_keras.same_label_share >= 0.9
 
 
-def test_readme_quotes_the_shipped_card_as_it_is():
-    metrics = load_card(SHIPPED_MODEL).test_metrics
+@pytest.mark.parametrize("model", [SHIPPED_MODEL, SHIPPED_INT8], ids=["default", "int8"])
+def test_readme_quotes_the_shipped_cards_as_they_are(model):
+    metrics = load_card(model).test_metrics
     readme = (REPO / "README.md").read_text()
     for value in (metrics.accuracy, metrics.balanced_accuracy, metrics.macro_f1):
         assert f"{value:.3f}" in readme
     assert f"{metrics.n_images} " in readme
+    assert f"`models/{model.name}`" in readme
 
 
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)
-def test_shipped_model_classifies_every_sample(path):
+def test_default_model_classifies_every_sample(path):
     result = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(path)
     assert result.label.key in LABEL_KEYS
     assert result.grid_found

@@ -1,0 +1,43 @@
+"""The benchmark scripts' decision logic (their measurements are benchmarks, not tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.conftest import REPO
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(model, variant, f1, agree, ms, size=100.0):
+    return {
+        "model": model,
+        "variant": variant,
+        "file": f"{model}_{variant}.tflite",
+        "macro_f1": f1,
+        "same_label_share": agree,
+        "size_kib": size,
+        "inference": {"threads_1": {"median_ms": ms}},
+    }
+
+
+def test_selection_takes_the_fastest_variant_that_agrees_with_keras():
+    bench = _load("edge_benchmark")
+    rows = [
+        _row("a", "keras float32 (reference)", 0.70, 1.0, 20.0),
+        _row("a", "float32", 0.70, 1.0, 10.0),
+        _row("a", "int8", 0.60, 0.90, 2.0),  # fastest, but changes 10% of the labels
+        _row("a", "dynamic", 0.70, 0.99, 3.0),
+        _row("b", "keras float32 (reference)", 0.80, 1.0, 50.0),
+        _row("b", "int8", 0.79, 0.96, 5.0, size=50),
+        _row("b", "float16", 0.80, 1.0, 5.0, size=80),
+    ]
+    chosen = bench.select(rows)
+    assert [(r["model"], r["variant"]) for r in chosen] == [("a", "dynamic"), ("b", "int8")]
+    assert bench.default_choice(chosen)["model"] == "b"
+    assert bench.select([rows[0], rows[2]]) == []
