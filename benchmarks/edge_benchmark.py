@@ -151,6 +151,7 @@ def run_process(cmd: list[str]) -> tuple[float, float]:
 
 
 def process_figures(tflite: Path, keras_model: Path, folder_size: int = 40, repeats: int = 5) -> dict:
+    """Cold start, peak RSS and throughput of the edge CLI with ``tflite`` against the Keras baseline."""
     fullres = sorted(SAMPLES.rglob("*fullres*.jpg"))[0]
     edge = [sys.executable, "-m", "edge.cli", "classify", "--model", str(tflite), "--workers", "2"]
     baseline = [sys.executable, str(HERE / "keras_baseline.py"), str(keras_model)]
@@ -159,7 +160,8 @@ def process_figures(tflite: Path, keras_model: Path, folder_size: int = 40, repe
         folder = Path(tmp)
         for i in range(folder_size):
             shutil.copy(fullres, folder / f"scan{i:03d}.jpg")
-        for name, cmd in (("ecg-edge (int8 TFLite)", edge), ("TensorFlow/Keras baseline (float)", baseline)):
+        edge_name = f"ecg-edge ({load_card(tflite).variant} TFLite)"
+        for name, cmd in ((edge_name, edge), ("TensorFlow/Keras baseline (float)", baseline)):
             cold = [run_process([*cmd, str(fullres)]) for _ in range(repeats)]
             many = [run_process([*cmd, str(folder)]) for _ in range(2)]
             cold_s = float(np.median([c[0] for c in cold]))
@@ -257,8 +259,8 @@ def main() -> int:
         print(f"no converted models under {args.run_dir}: run ecg-convert first", file=sys.stderr)
         return 1
     chosen = select(rows)
-    int8 = next((r for r in rows if r["variant"] == "int8"), rows[1])
-    process = process_figures(Path(int8["file"]), Path(int8["file"]).parent.parent / "model.keras")
+    default = default_choice(chosen) or rows[1]
+    process = process_figures(Path(default["file"]), Path(default["file"]).parent.parent / "model.keras")
     machine = describe()
     args.out.with_suffix(".json").write_text(
         json.dumps({"machine": machine, "variants": rows, "selected": [r["file"] for r in chosen],
@@ -269,15 +271,14 @@ def main() -> int:
         "# Edge benchmark\n\nWritten by `python benchmarks/edge_benchmark.py RUN_DIR`.\n\n" + table
     )
     print(table)
-    if args.install:
+    if args.install and chosen:
         for r in chosen:
             src = Path(r["file"])
             shutil.copy(src, MODELS_DIR / src.name)
             shutil.copy(card_path_for(src), MODELS_DIR / card_path_for(src).name)
             print(f"installed {src.name}")
-        default = Path(default_choice(chosen)["file"]).name
-        (MODELS_DIR / DEFAULT_POINTER).write_text(default + "\n")
-        print(f"default model: {default}")
+        (MODELS_DIR / DEFAULT_POINTER).write_text(Path(default["file"]).name + "\n")
+        print(f"default model: {Path(default['file']).name}")
     return 0
 
 

@@ -43,3 +43,15 @@ def test_selection_takes_the_fastest_variant_that_agrees_with_keras():
     assert [(r["model"], r["variant"]) for r in chosen] == [("a", "dynamic"), ("b", "int8")]
     assert bench.default_choice(chosen)["model"] == "b"
     assert bench.select([rows[0], rows[2]]) == []
+
+
+def test_readme_shows_the_latest_benchmark_tables_as_written():
+    readme = (REPO / "README.md").read_text()
+    for name in ("edge_benchmark", "training_results"):
+        path = REPO / "benchmarks" / f"{name}.md"
+        if not path.is_file():
+            continue
+        table_rows = [line for line in path.read_text().splitlines() if line.startswith("| ")]
+        assert table_rows, name
+        for line in table_rows:
+            assert line in readme, f"README is out of date with benchmarks/{name}.md: {line[:80]}"
