@@ -51,6 +51,10 @@ def classify(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Threads decoding and preprocessing scans. Default: CPU count.")
     ] = DEFAULT_WORKERS,
+    pdf: Annotated[
+        Path | None,
+        typer.Option("--pdf", help="Also write a PDF report with an occlusion heat map (one input file only)."),
+    ] = None,
 ) -> None:
     """Classify each scan and print one line per file."""
     missing = [p for p in paths if not p.exists()]
@@ -61,7 +65,13 @@ def classify(
     if not files:
         err.print("[red]error:[/red] no files found")
         raise typer.Exit(2)
+    if pdf is not None and (len(files) != 1 or paths[0].is_dir()):
+        err.print("[red]error:[/red] --pdf takes exactly one input file")
+        raise typer.Exit(2)
     classifier = load_classifier(model, threads)
+    if pdf is not None:
+        _classify_with_report(classifier, files[0], pdf, json_lines)
+        return
     failures = 0
     for outcome in classifier.classify_files(files, workers=workers):
         path, result = outcome.path, outcome.result
@@ -91,6 +101,38 @@ def classify(
     )
     if failures:
         raise typer.Exit(1)
+
+
+def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json_lines: bool) -> None:
+    from edge.explain import occlusion_map, overlay
+    from edge.preprocess import ImageDecodeError, decode_image
+    from edge.report import ReportInput, write_report
+
+    try:
+        bgr = decode_image(path, min_side=classifier.card.preprocessing.work_size)
+    except ImageDecodeError as exc:
+        message = str(exc).removeprefix(f"{path}: ")
+        if json_lines:
+            print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": message}))
+        else:
+            out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+        raise typer.Exit(1) from exc
+    pre = classifier.preprocess(bgr)
+    result = classifier.classify(bgr)
+    heat = occlusion_map(classifier, pre)
+    try:
+        write_report(ReportInput(path.name, bgr, overlay(bgr, pre, heat.heat), result, classifier.card), pdf)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot write {escape(str(pdf))}: {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    if json_lines:
+        row = {"file": str(path), "label": result.label.key, "probabilities": result.probabilities, "error": None}
+        print(json.dumps({**row, "report": str(pdf)}))
+    else:
+        out.print(
+            f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] ({result.confidence:.0%})  "
+            f"report: {escape(str(pdf))}"
+        )
 
 
 @app.command()

@@ -1,0 +1,60 @@
+"""Occlusion sensitivity computed with the TFLite model itself, so it runs wherever the model does:
+grey out one square of the model input at a time and record how much the predicted class's
+probability drops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.classifier import EcgClassifier
+from edge.preprocess import PreprocessedImage
+
+
+@dataclass(frozen=True)
+class OcclusionMap:
+    heat: np.ndarray  # float32 (S, S) in [0, 1]: share of the largest probability drop
+    label_index: int
+    evaluations: int
+
+
+def occlusion_map(
+    classifier: EcgClassifier, pre: PreprocessedImage, patch_fraction: float = 0.125, stride_fraction: float = 0.0625
+) -> OcclusionMap:
+    image = pre.image
+    size = image.shape[0]
+    patch = max(2, int(round(size * patch_fraction)))
+    stride = max(1, int(round(size * stride_fraction)))
+    base = classifier.predict_preprocessed(image)
+    label = int(np.argmax(base))
+    fill = int(np.median(image))  # the page background, so a patch looks like blank paper
+    drop = np.zeros((size, size), np.float32)
+    counts = np.zeros((size, size), np.float32)
+    evaluations = 0
+    positions = list(range(0, max(1, size - patch) + 1, stride))
+    for y in positions:
+        for x in positions:
+            occluded = image.copy()
+            occluded[y : y + patch, x : x + patch] = fill
+            p = classifier.predict_preprocessed(occluded)[label]
+            drop[y : y + patch, x : x + patch] += max(0.0, float(base[label] - p))
+            counts[y : y + patch, x : x + patch] += 1
+            evaluations += 1
+    heat = np.divide(drop, counts, out=np.zeros_like(drop), where=counts > 0)
+    peak = heat.max()
+    return OcclusionMap(heat / peak if peak > 0 else heat, label, evaluations)
+
+
+def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The heat map laid over the region of the scan the model saw (the grid, or the whole page)."""
+    out = bgr.copy()
+    g = pre.grid
+    y0, y1, x0, x1 = (0, bgr.shape[0], 0, bgr.shape[1]) if g is None else (g.y0, g.y1, g.x0, g.x1)
+    region = out[y0:y1, x0:x1]
+    resized = cv2.resize(heat, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    weight = (alpha * resized)[..., None]
+    out[y0:y1, x0:x1] = (region * (1 - weight) + colour * weight).astype(np.uint8)
+    return out

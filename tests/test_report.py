@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge.classifier import EcgClassifier
+from edge.cli import app
+from edge.explain import occlusion_map, overlay
+from edge.preprocess import decode_image
+from edge.report import ReportInput, write_report
+from tests.conftest import SAMPLES, SHIPPED_MODEL
+
+SCAN = SAMPLES / "mi" / "MI(29).jpg"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EcgClassifier:
+    return EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+
+
+def test_occlusion_map_covers_the_input_and_is_normalised(classifier):
+    pre = classifier.preprocess(SCAN)
+    heat = occlusion_map(classifier, pre)
+    size = classifier.card.preprocessing.input_size
+    assert heat.heat.shape == (size, size)
+    assert heat.heat.min() >= 0 and heat.heat.max() == pytest.approx(1.0)
+    assert heat.label_index == int(np.argmax(classifier.predict_preprocessed(pre.image)))
+    assert heat.evaluations == 15 * 15
+    bgr = decode_image(SCAN)
+    laid = overlay(bgr, pre, heat.heat)
+    assert laid.shape == bgr.shape
+    # Only the grid region (what the model saw) is coloured.
+    g = pre.grid
+    assert np.array_equal(laid[: g.y0 - 1], bgr[: g.y0 - 1])
+    assert not np.array_equal(laid[g.y0 : g.y1, g.x0 : g.x1], bgr[g.y0 : g.y1, g.x0 : g.x1])
+
+
+def _report(classifier, name: str) -> ReportInput:
+    bgr = decode_image(SCAN)
+    return ReportInput(
+        name, bgr, None, classifier.classify(bgr), classifier.card, datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    )
+
+
+def pdf_text(path) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def test_report_holds_the_prediction_model_identity_and_disclaimer(classifier, tmp_path):
+    path = write_report(_report(classifier, "scan.jpg"), tmp_path / "r.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
+    text = pdf_text(path)
+    result = classifier.classify(SCAN)
+    assert f"Predicted: {result.label.display_name}" in text
+    assert classifier.card.tflite_sha256 in text
+    assert "2026-01-02 03:04:05" in text
+    assert "not a diagnosis" in text
+    for label_name in ("Normal", "Myocardial Infarction", "Abnormal Heartbeat", "History of MI"):
+        assert label_name in text
+
+
+def test_input_text_is_not_interpreted_as_markup(classifier, tmp_path):
+    name = "<b>bold</b> &amp; <font color=red>x</font>.jpg"
+    text = pdf_text(write_report(_report(classifier, name), tmp_path / "r.pdf"))
+    assert "<b>bold</b> &amp; <font color=red>x</font>.jpg" in text
+
+
+def test_a_failed_report_leaves_no_file_behind(classifier, tmp_path, monkeypatch):
+    import edge.report
+
+    def broken_save(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(edge.report.Canvas, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(_report(classifier, "scan.jpg"), tmp_path / "r.pdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_a_pdf_for_one_file_and_refuses_several(tmp_path):
+    runner = CliRunner()
+    pdf = tmp_path / "report.pdf"
+    result = runner.invoke(app, ["classify", str(SCAN), "--pdf", str(pdf)])
+    assert result.exit_code == 0, result.output
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert runner.invoke(app, ["classify", str(SAMPLES), "--pdf", str(pdf)]).exit_code == 2
