@@ -15,7 +15,7 @@ $(VENV)/.core: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[train,dev]'
+	$(PY) -m pip install -q -e '.[train,app,dev]'
 	touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core

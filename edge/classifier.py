@@ -63,6 +63,9 @@ class ClassificationResult:
     def confidence(self) -> float:
         return self.probabilities[self.label.key]
 
+    def probabilities_by_name(self) -> dict[str, float]:
+        return {label.display_name: self.probabilities[label.key] for label in LABELS}
+
 
 @dataclass(frozen=True)
 class FileOutcome:

@@ -136,6 +136,29 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
+    model: ModelOption = None,
+    share: Annotated[bool, typer.Option(help="Public Gradio share link; needs --auth.")] = False,
+    auth: Annotated[
+        str | None, typer.Option(help="user:password for the app (or set ECG_EDGE_AUTH).", show_default=False)
+    ] = None,
+) -> None:
+    """Start the Gradio app (needs the `app` extra)."""
+    try:
+        import app_gradio
+    except ImportError as exc:
+        err.print(f"[red]error:[/red] the app needs Gradio: pip install 'ecg-edge[app]' ({escape(str(exc))})")
+        raise typer.Exit(2) from exc
+    try:
+        app_gradio.launch(host=host, port=port, model=model, share=share, auth=auth)
+    except (PermissionError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
 def models(
     folder: Annotated[Path | None, typer.Option("--dir", help="Folder of models. Default: the shipped models.")] = None,
 ) -> None:

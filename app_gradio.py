@@ -1,0 +1,206 @@
+"""Gradio app: upload an ECG scan, see the prediction, why, and download a PDF report.
+
+    ecg-edge serve [--host 127.0.0.1] [--port 7860] [--model PATH] [--share --auth user:password]
+
+Uses the edge runtime only. ECG printouts carry patient identifiers: the app binds to loopback by
+default, refuses a public share link without authentication, limits uploads in size and type,
+logs nothing of an upload, and deletes uploads and reports from the server within minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from edge.card import load_card
+from edge.classifier import MODELS_DIR, EcgClassifier, ModelIntegrityError, default_model_path
+from edge.explain import occlusion_map, overlay
+from edge.labels import DISCLAIMER
+from edge.preprocess import ImageDecodeError, decode_image
+from edge.report import ReportInput, write_report
+
+MAX_UPLOAD = "20mb"
+IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"]
+# Requests served at once; each worker thread has its own interpreter (they are not thread-safe).
+CONCURRENCY = 2
+# Uploads, reports and Gradio's copies of them are deleted once older than this (seconds).
+KEEP_FILES_S = 120
+AUTH_ENV_VAR = "ECG_EDGE_AUTH"
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    title: str  # what the selector shows
+    path: str
+
+
+def installed_models(default: Path | None = None) -> list[ModelChoice]:
+    paths = sorted(MODELS_DIR.glob("*.tflite"))
+    if default is not None and default.resolve() not in {p.resolve() for p in paths}:
+        paths.insert(0, default)
+    choices = []
+    for path in paths:
+        try:
+            card = load_card(path)
+        except (OSError, ValueError):
+            continue
+        m = card.test_metrics
+        figures = f", test acc. {m.accuracy:.3f}, macro-F1 {m.macro_f1:.3f} (n={m.n_images})" if m else ""
+        choices.append(ModelChoice(f"{card.name} [{card.variant}{figures}]", str(path)))
+    return choices
+
+
+class Classifiers:
+    """One classifier per (thread, model): interpreters are not thread-safe."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def get(self, model_path: str) -> EcgClassifier:
+        cache = self._local.__dict__.setdefault("by_path", {})
+        if model_path not in cache:
+            cache[model_path] = EcgClassifier.create_from_model_path(model_path)
+        return cache[model_path]
+
+
+class ScratchDir:
+    """Where reports are written; files older than KEEP_FILES_S are removed at each request."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="ecg-edge-app-"))
+
+    def new_file(self, suffix: str) -> Path:
+        now = time.time()
+        for old in self.path.iterdir():
+            if now - old.stat().st_mtime > KEEP_FILES_S:
+                old.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.path)
+        os.close(fd)
+        return Path(name)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def build_app(default_model: Path | None = None) -> gr.Blocks:
+    default_model = default_model or default_model_path()
+    choices = installed_models(default_model)
+    if not choices:
+        raise FileNotFoundError(f"no usable model (with its card) in {MODELS_DIR} or at {default_model}")
+    default_value = next(
+        (c.path for c in choices if Path(c.path).resolve() == default_model.resolve()), choices[0].path
+    )
+    classifiers = Classifiers()
+    scratch = ScratchDir()
+
+    def analyse(upload: str | None, model_path: str):
+        empty = (None, "", None, None, None)
+        if not upload:
+            return (None, "**Upload an ECG image first.**", *empty[2:])
+        name = Path(upload).name
+        try:
+            classifier = classifiers.get(model_path)
+            bgr = decode_image(upload, min_side=classifier.card.preprocessing.work_size)
+            pre = classifier.preprocess(bgr)
+            result = classifier.classify(bgr)
+            heat = occlusion_map(classifier, pre)
+            laid = overlay(bgr, pre, heat.heat)
+            pdf = scratch.new_file(".pdf")
+            write_report(ReportInput(name, bgr, laid, result, classifier.card), pdf)
+        except ImageDecodeError as exc:
+            return (None, f"**Cannot read this file:** {str(exc).removeprefix(upload + ': ')}", *empty[2:])
+        except (ModelIntegrityError, OSError, ValueError) as exc:
+            return (None, f"**Cannot analyse this file:** {exc}", *empty[2:])
+        grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
+        message = (
+            f"### {result.label.display_name} ({result.confidence:.0%})\n\n{result.label.message}{grid}\n\n"
+            f"Model: `{classifier.card.name}` ({classifier.card.variant}), interpreter {classifier.interpreter_name}."
+        )
+        return (result.probabilities_by_name(), message, pre.image, _rgb(laid), str(pdf))
+
+    with gr.Blocks(title="ecg-edge", analytics_enabled=False, delete_cache=(60, KEEP_FILES_S)) as demo:
+        gr.Markdown(
+            "# ecg-edge\nUpload a photo or scan of a printed 12-lead ECG (JPEG, PNG, BMP, TIFF or WebP, up to "
+            f"{MAX_UPLOAD.upper()}).\n\n**{DISCLAIMER}**"
+        )
+        with gr.Row():
+            with gr.Column():
+                upload = gr.File(label="ECG image", file_types=IMAGE_TYPES, type="filepath")
+                model = gr.Dropdown(
+                    [(c.title, c.path) for c in choices], value=default_value, label="Model (test-split figures)"
+                )
+                button = gr.Button("Analyse", variant="primary")
+                gr.Examples(
+                    [[str(p)] for p in sorted(SAMPLES_DIR.rglob("*.jpg"))[:4]], inputs=[upload], label="Sample scans"
+                )
+            with gr.Column():
+                label = gr.Label(num_top_classes=4, label="Probabilities")
+                message = gr.Markdown()
+                report = gr.File(label="Download PDF report")
+        with gr.Row():
+            model_input = gr.Image(label="What the model saw (preprocessed)", type="numpy")
+            heatmap = gr.Image(label="Regions the model relied on (occlusion)", type="numpy")
+        button.click(
+            analyse,
+            inputs=[upload, model],
+            outputs=[label, message, model_input, heatmap, report],
+            api_name="analyse",
+            concurrency_limit=CONCURRENCY,
+        )
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=32)
+    demo.scratch = scratch  # type: ignore[attr-defined]
+    return demo
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("authentication must be given as user:password")
+    return user, password
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    model: Path | None = None,
+    share: bool = False,
+    auth: str | None = None,
+    block: bool = True,
+) -> gr.Blocks:
+    credentials = parse_auth(auth or os.environ.get(AUTH_ENV_VAR))
+    if share and credentials is None:
+        raise PermissionError(
+            f"--share publishes scans that carry patient identifiers: set --auth user:password or ${AUTH_ENV_VAR}"
+        )
+    demo = build_app(model)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=credentials,
+        max_file_size=MAX_UPLOAD,
+        show_error=False,
+        quiet=True,
+        prevent_thread_lock=not block,
+    )
+    return demo
+
+
+if __name__ == "__main__":
+    launch()

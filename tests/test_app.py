@@ -1,0 +1,100 @@
+"""The Gradio app, launched on loopback and driven through gradio_client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from edge.card import load_card
+from edge.cli import app as cli_app
+from tests.conftest import SAMPLES, SHIPPED_MODEL
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running_app():
+    import app_gradio
+
+    port = _free_port()
+    demo = app_gradio.launch(port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    demo.scratch.remove()
+
+
+@pytest.fixture(scope="module")
+def client(running_app):
+    return gradio_client.Client(running_app, verbose=False)
+
+
+def _analyse(client, path):
+    return client.predict(gradio_client.handle_file(str(path)), str(SHIPPED_MODEL), api_name="/analyse")
+
+
+def test_upload_gives_label_probabilities_and_a_pdf_naming_the_class_and_model(client):
+    from pypdf import PdfReader
+
+    label, message, model_input, heatmap, pdf = _analyse(client, SAMPLES / "mi" / "MI(29).jpg")
+    names = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(names) == {"Normal", "Myocardial Infarction", "Abnormal Heartbeat", "History of MI"}
+    assert abs(sum(names.values()) - 1) < 1e-3
+    predicted = label["label"]
+    assert predicted in message
+    assert model_input and heatmap
+    text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert f"Predicted: {predicted}" in text
+    assert load_card(SHIPPED_MODEL).tflite_sha256 in text
+
+
+def test_a_bad_upload_gives_a_message_and_the_app_keeps_serving(client, tmp_path):
+    bad = tmp_path / "scan.png"
+    bad.write_text("not an image at all")
+    label, message, *_ = _analyse(client, bad)
+    assert not label or not label.get("label")
+    assert "Cannot read this file" in message and "Traceback" not in message
+    label, *_ = _analyse(client, SAMPLES / "normal" / "Normal(108).jpg")
+    assert label["label"]
+
+
+def test_concurrent_users_get_their_own_results(client, running_app):
+    files = [SAMPLES / "mi" / "MI(29).jpg", SAMPLES / "abnormal_heartbeat" / "HB(102).jpg"] * 2
+    expected = {str(f): _analyse(client, f)[0]["label"] for f in files[:2]}
+    results = {}
+
+    def work(i, path):
+        own = gradio_client.Client(running_app, verbose=False)
+        results[i] = (str(path), _analyse(own, path)[0]["label"])
+
+    threads = [threading.Thread(target=work, args=(i, f)) for i, f in enumerate(files)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == len(files)
+    for path, predicted in results.values():
+        assert predicted == expected[path]
+
+
+def test_share_without_authentication_is_refused():
+    result = CliRunner().invoke(cli_app, ["serve", "--share"], env={"ECG_EDGE_AUTH": ""})
+    assert result.exit_code == 2
+    assert "patient identifiers" in result.stderr
+
+
+def test_malformed_auth_is_refused():
+    import app_gradio
+
+    with pytest.raises(ValueError, match="user:password"):
+        app_gradio.parse_auth("nopassword")
+    assert app_gradio.parse_auth("a:b:c") == ("a", "b:c")
