@@ -10,6 +10,7 @@ logs nothing of an upload, and deletes uploads and reports from the server withi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -79,14 +80,14 @@ class ScratchDir:
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="ecg-edge-app-"))
 
-    def new_file(self, suffix: str) -> Path:
+    def new_file(self, name: str) -> Path:
+        """A path named ``name`` (reduced to safe characters) in a fresh folder of its own."""
         now = time.time()
         for old in self.path.iterdir():
             if now - old.stat().st_mtime > KEEP_FILES_S:
-                old.unlink(missing_ok=True)
-        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.path)
-        os.close(fd)
-        return Path(name)
+                shutil.rmtree(old, ignore_errors=True)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "report"
+        return Path(tempfile.mkdtemp(dir=self.path)) / safe[:80]
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -119,7 +120,7 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
             result = classifier.classify(bgr)
             heat = occlusion_map(classifier, pre)
             laid = overlay(bgr, pre, heat.heat)
-            pdf = scratch.new_file(".pdf")
+            pdf = scratch.new_file(f"ecg-report-{Path(name).stem}.pdf")
             write_report(ReportInput(name, bgr, laid, result, classifier.card), pdf)
         except ImageDecodeError as exc:
             return (None, f"**Cannot read this file:** {str(exc).removeprefix(upload + ': ')}", *empty[2:])
@@ -145,7 +146,9 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
                 )
                 button = gr.Button("Analyse", variant="primary")
                 gr.Examples(
-                    [[str(p)] for p in sorted(SAMPLES_DIR.rglob("*.jpg"))[:4]], inputs=[upload], label="Sample scans"
+                    [[str(sorted(d.glob("*.jpg"))[0])] for d in sorted(SAMPLES_DIR.iterdir()) if d.is_dir()],
+                    inputs=[upload],
+                    label="Sample scans (one per class, from the test split)",
                 )
             with gr.Column():
                 label = gr.Label(num_top_classes=4, label="Probabilities")
