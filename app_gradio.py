@@ -9,6 +9,7 @@ logs nothing of an upload, and deletes uploads and reports from the server withi
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -75,17 +76,30 @@ class Classifiers:
 
 
 class ScratchDir:
-    """Where reports are written; files older than KEEP_FILES_S are removed at each request."""
+    """Where reports are written; a daemon thread removes those older than KEEP_FILES_S, and the
+    folder goes when the process exits."""
 
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="ecg-edge-app-"))
+        atexit.register(self.remove)
+        threading.Thread(target=self._sweep_forever, daemon=True).start()
+
+    def _sweep_forever(self) -> None:
+        while self.path.is_dir():
+            self.sweep()
+            time.sleep(KEEP_FILES_S / 4)
+
+    def sweep(self, max_age: float = KEEP_FILES_S) -> None:
+        now = time.time()
+        for old in list(self.path.iterdir()) if self.path.is_dir() else []:
+            try:
+                if now - old.stat().st_mtime > max_age:
+                    shutil.rmtree(old, ignore_errors=True)
+            except FileNotFoundError:
+                continue
 
     def new_file(self, name: str) -> Path:
         """A path named ``name`` (reduced to safe characters) in a fresh folder of its own."""
-        now = time.time()
-        for old in self.path.iterdir():
-            if now - old.stat().st_mtime > KEEP_FILES_S:
-                shutil.rmtree(old, ignore_errors=True)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "report"
         return Path(tempfile.mkdtemp(dir=self.path)) / safe[:80]
 

@@ -98,3 +98,24 @@ def test_malformed_auth_is_refused():
     with pytest.raises(ValueError, match="user:password"):
         app_gradio.parse_auth("nopassword")
     assert app_gradio.parse_auth("a:b:c") == ("a", "b:c")
+
+
+def test_reports_are_swept_once_old(tmp_path):
+    import os
+    import time
+
+    import app_gradio
+
+    scratch = app_gradio.ScratchDir()
+    try:
+        path = scratch.new_file("ecg-report-<x>/../y.pdf")
+        assert path.parent.parent == scratch.path and "/" not in path.name and "<" not in path.name
+        path.write_bytes(b"%PDF")
+        scratch.sweep()
+        assert path.exists()
+        old = time.time() - app_gradio.KEEP_FILES_S - 10
+        os.utime(path.parent, (old, old))
+        scratch.sweep()
+        assert not path.exists()
+    finally:
+        scratch.remove()
