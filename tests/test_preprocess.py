@@ -146,3 +146,54 @@ def test_large_jpegs_decode_at_a_reduced_scale_that_keeps_the_working_size():
     assert decode_image(FULLRES, min_side=500).shape == (393, 554, 3)  # 2213 // 4 = 553 >= 500
     assert decode_image(FULLRES, min_side=3000).shape == (1572, 2213, 3)
     assert decode_image(FULLRES).shape == (1572, 2213, 3)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    # A tiny compressed stream that would inflate to width*height*3 bytes of zeros.
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    from edge.preprocess import MAX_PIXELS, declared_size
+
+    bomb = _png_declaring(50_000, 50_000)
+    assert len(bomb) < 200 and declared_size(bomb) == (50_000, 50_000)
+    with pytest.raises(ImageDecodeError, match="pixel limit"):
+        decode_image(bomb)
+    assert 50_000 * 50_000 > MAX_PIXELS
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".jpg", ".tiff", ".webp"])
+def test_common_formats_decode_and_report_their_size(suffix):
+    from edge.preprocess import declared_size
+
+    image = cv2.resize(decode_image(SAMPLES / "mi" / "MI(15).jpg"), (300, 200))
+    data = cv2.imencode(suffix, image)[1].tobytes()
+    assert decode_image(data).shape == (200, 300, 3)
+    if suffix in (".png", ".bmp", ".jpg"):
+        assert declared_size(data) == (300, 200)
+
+
+@pytest.mark.parametrize("kind", ["gray16", "rgba", "gray"])
+def test_unusual_but_valid_pixel_formats_are_accepted(kind):
+    image = cv2.resize(decode_image(SAMPLES / "mi" / "MI(15).jpg"), (300, 200))
+    if kind == "gray16":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+    elif kind == "rgba":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    decoded = decode_image(cv2.imencode(".png", image)[1].tobytes())
+    assert decoded.shape == (200, 300, 3) and decoded.dtype == np.uint8
