@@ -119,3 +119,12 @@ def test_reports_are_swept_once_old(tmp_path):
         assert not path.exists()
     finally:
         scratch.remove()
+
+
+def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
+    big = tmp_path / "big.jpg"
+    big.write_bytes((SAMPLES / "mi" / "MI(29).jpg").read_bytes() + b"\0" * (21 * 1024 * 1024))
+    with pytest.raises(Exception, match="(?i)(too large|exceeds|413|size)"):
+        _analyse(client, big)
+    label, *_ = _analyse(client, SAMPLES / "mi" / "MI(29).jpg")  # and the app still serves
+    assert label["label"]
