@@ -165,7 +165,10 @@ def decode_image(source: str | os.PathLike | bytes, min_side: int | None = None)
     # IMREAD_COLOR (and its reduced forms) apply the EXIF orientation tag.
     factor = _reduction(data, min_side)
     flags = _REDUCED_FLAGS[factor] if factor > 1 else cv2.IMREAD_COLOR
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as exc:  # some corrupt files make OpenCV's decoders throw instead of return None
+        raise ImageDecodeError(f"{name}: corrupt image data") from exc
     if image is None or image.size == 0:
         what = "a PDF document, not an image" if data[:5] == b"%PDF-" else "not a readable image"
         raise ImageDecodeError(f"{name}: {what}")
