@@ -79,6 +79,12 @@ def test_altered_model_is_refused(model_copy):
         EcgClassifier.create_from_model_path(model_copy)
 
 
+def test_truncated_model_is_refused_before_the_interpreter_sees_it(model_copy):
+    model_copy.write_bytes(model_copy.read_bytes()[:1000])
+    with pytest.raises(ModelIntegrityError, match="does not match its card"):
+        EcgClassifier.create_from_model_path(model_copy)
+
+
 def test_missing_or_mismatched_card_is_refused(model_copy):
     card_path = card_path_for(model_copy)
     card = json.loads(card_path.read_text())
