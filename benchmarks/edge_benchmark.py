@@ -29,7 +29,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from machine import describe  # noqa: E402
+from machine import describe, summary  # noqa: E402
 
 from edge.card import card_path_for, load_card  # noqa: E402
 from edge.classifier import DEFAULT_POINTER, MODELS_DIR, EcgClassifier  # noqa: E402
@@ -241,8 +241,7 @@ def markdown(rows: list[dict], chosen: list[dict], process: dict, machine: dict)
         )
     lines += [
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
-        f"Python {machine['python']}; " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()) + ".",
+        summary(machine),
     ]
     return "\n".join(lines) + "\n"
 

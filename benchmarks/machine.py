@@ -35,3 +35,12 @@ def describe(packages: tuple[str, ...] = ("numpy", "tensorflow", "keras", "ai-ed
         "os": platform.platform(),
         "packages": versions,
     }
+
+
+def summary(machine: dict) -> str:
+    """One line for a results table's footer."""
+    packages = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+    return (
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
+        f"Python {machine['python']}; {packages}."
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from machine import describe  # noqa: E402
+from machine import describe, summary  # noqa: E402
 
 
 def collect(run_dirs: list[Path]) -> list[dict]:
@@ -67,8 +67,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
         )
     lines += [
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
-        f"Python {machine['python']}; " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()) + ".",
+        summary(machine),
         f"Training device: {rows[0]['device'] if rows else '-'}. Weights: "
         + "; ".join(sorted({f"{r['model']}: {r['weights']}" for r in rows}))
         + ".",
