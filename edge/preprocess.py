@@ -202,11 +202,15 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
     # traces stay black: the grid fades without a layout-specific filter.
     gray = np.ascontiguousarray(cropped[..., 2])
     size = config.input_size
-    # Bring every scan to one working scale first (INTER_AREA averages away the single-pixel grid
-    # dots of full-resolution prints), so what follows sees the same image at any resolution.
+    # Bring every scan to one working scale first, so what follows sees the same image at any
+    # resolution: INTER_AREA averages away the single-pixel grid dots of full-resolution prints,
+    # and small scans are enlarged (without this, test scans at half their size lost their traces
+    # in the final shrink: accuracy 0.37, against 0.73 with it and 0.78 as they are).
     scale = config.work_size / max(gray.shape)
     if scale < 1.0:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    elif scale > 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     # Thin dark traces fade to grey when the page shrinks again to the input size; a minimum
     # filter sized to that shrink keeps them visible.
     k = int(round(max(gray.shape) / size * config.trace_keep))
