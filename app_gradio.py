@@ -141,6 +141,8 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
         except (ModelIntegrityError, OSError, ValueError) as exc:
             return (None, f"**Cannot analyse this file:** {exc}", *empty[2:])
         grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
+        if result.uncertain:
+            grid += "\n\n**Uncertain: the model's confidence is below its review threshold. Refer for review.**"
         message = (
             f"### {result.label.display_name} ({result.confidence:.0%})\n\n{result.label.message}{grid}\n\n"
             f"Model: `{classifier.card.name}` ({classifier.card.variant}), interpreter {classifier.interpreter_name}."

@@ -39,6 +39,7 @@ def convert(
     """Write <model>/tflite/<model>_<variant>.tflite and its .card.json for every model in RUN_DIR."""
     from convert.tflite import VARIANTS, convert_keras_file, representative_images
     from train.arrays import load_split_arrays
+    from train.calibration import calibrate
     from train.dataset import DataSplit
     from train.metrics import compute_metrics
 
@@ -58,6 +59,7 @@ def convert(
         split = DataSplit.load(split_file)
         data_root = data or Path(split.data_root)
         train = load_split_arrays(split, "train", data_root, config)
+        val = load_split_arrays(split, "val", data_root, config)
         test = load_split_arrays(split, "test", data_root, config)
         name = model_dir.name
         out_dir = model_dir / "tflite"
@@ -92,10 +94,11 @@ def convert(
             classifier = EcgClassifier.create_from_model_path(tflite_path)
             probabilities = np.stack(
                 [
-                    classifier.predict_preprocessed(img)
+                    classifier.predict_raw(img)
                     for img in track(test.images, description=f"evaluating {card.name}", transient=True)
                 ]
             )
+            val_probabilities = np.stack([classifier.predict_raw(img) for img in val.images])
             predictions = np.argmax(probabilities, axis=1)
             metrics = compute_metrics(test.labels, predictions)
             agreement = Agreement(
@@ -104,13 +107,23 @@ def convert(
                 max_probability_difference=float(np.abs(probabilities - keras_probabilities).max()),
             )
             final = replace(
-                card, test_metrics=metrics, agreement_with_keras=agreement, measured_with=classifier.interpreter_name
+                card,
+                test_metrics=metrics,
+                agreement_with_keras=agreement,
+                calibration=calibrate(val_probabilities, val.labels, probabilities, test.labels),
+                measured_with=classifier.interpreter_name,
             )
             final.save(card_path)
             console.print(
                 f"  {tflite_path} ({tflite_path.stat().st_size / 1024:.0f} KiB): test accuracy "
                 f"{metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f} on {metrics.n_images} images "
                 f"({classifier.interpreter_name}); same label as Keras on {agreement.same_label_share:.1%}"
+            )
+            c = final.calibration
+            console.print(
+                f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> "
+                f"{c.ece_test_after:.3f}; below {c.threshold:.2f} confidence 'uncertain': test coverage "
+                f"{c.test_coverage:.0%}, accuracy on the rest {c.test_accuracy_covered:.3f}"
             )
 
 

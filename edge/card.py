@@ -44,6 +44,22 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Temperature (fitted on the validation split) applied to every output, and the confidence
+    below which a prediction is reported as uncertain; ECE and coverage as measured."""
+
+    temperature: float
+    threshold: float
+    target_accuracy: float  # the validation accuracy the threshold was chosen to reach
+    ece_val_before: float
+    ece_val_after: float
+    ece_test_before: float
+    ece_test_after: float
+    test_coverage: float  # share of test images above the threshold
+    test_accuracy_covered: float  # accuracy on those
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     architecture: str
@@ -55,6 +71,7 @@ class ModelCard:
     training: dict = field(default_factory=dict)  # data set, split file and description, epochs
     test_metrics: EvaluationMetrics | None = None
     agreement_with_keras: Agreement | None = None
+    calibration: Calibration | None = None
     measured_with: str = ""  # interpreter that produced test_metrics
     notes: str = ""
 
@@ -71,6 +88,8 @@ class ModelCard:
             data["test_metrics"] = EvaluationMetrics.from_dict(data["test_metrics"])
         if data.get("agreement_with_keras") is not None:
             data["agreement_with_keras"] = Agreement(**data["agreement_with_keras"])
+        if data.get("calibration") is not None:
+            data["calibration"] = Calibration(**data["calibration"])
         card = cls(**data)
         if tuple(card.labels) != LABEL_KEYS:
             raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")

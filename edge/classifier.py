@@ -27,6 +27,14 @@ class ModelIntegrityError(ValueError):
     """The .tflite file does not match its model card."""
 
 
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of log-probabilities divided by the temperature (rows sum to 1)."""
+    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def default_model_path() -> Path:
     """$ECG_EDGE_MODEL, else the model named in models/DEFAULT."""
     env = os.environ.get(MODEL_ENV_VAR)
@@ -58,6 +66,8 @@ class ClassificationResult:
     probabilities: dict[str, float]  # label key -> probability, in LABELS order
     grid_found: bool
     timings: Timings
+    # Calibrated confidence below the card's threshold: "uncertain, refer for review".
+    uncertain: bool = False
 
     @property
     def confidence(self) -> float:
@@ -116,7 +126,14 @@ class EcgClassifier:
         return np.dtype(self._input["dtype"])
 
     def predict_preprocessed(self, image: np.ndarray) -> np.ndarray:
-        """Class probabilities (LABELS order) for one preprocessed uint8 image."""
+        """Class probabilities (LABELS order) for one preprocessed uint8 image, calibrated with the
+        card's temperature when it has one."""
+        probs = self.predict_raw(image)
+        calibration = self.card.calibration
+        return probs if calibration is None else apply_temperature(probs, calibration.temperature)
+
+    def predict_raw(self, image: np.ndarray) -> np.ndarray:
+        """The model's own output probabilities, before calibration."""
         x = image.astype(np.float32)[None, :, :, None]
         dtype = self._input["dtype"]
         scale, zero_point = self._input["quantization"]
@@ -147,11 +164,13 @@ class EcgClassifier:
         probs = self.predict_preprocessed(pre.image)
         inference_ms = (time.perf_counter() - t1) * 1e3
         best = int(np.argmax(probs))
+        calibration = self.card.calibration
         return ClassificationResult(
             label=LABELS[best],
             probabilities={label.key: float(p) for label, p in zip(LABELS, probs)},
             grid_found=pre.grid is not None,
             timings=Timings(preprocess_ms=preprocess_ms, inference_ms=inference_ms),
+            uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:

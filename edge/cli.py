@@ -78,29 +78,53 @@ def classify(
         if result is None:
             failures += 1
             if json_lines:
-                print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": outcome.error}))
+                print(
+                    json.dumps(
+                        {
+                            "file": str(path),
+                            "label": None,
+                            "probabilities": None,
+                            "uncertain": None,
+                            "error": outcome.error,
+                        }
+                    )
+                )
             else:
                 out.print(f"{escape(str(path))}  [red]error:[/red] {escape(outcome.error or '')}")
             continue
         if json_lines:
-            print(
-                json.dumps(
-                    {"file": str(path), "label": result.label.key, "probabilities": result.probabilities, "error": None}
-                )
-            )
+            print(json.dumps(_json_row(path, result)))
         else:
-            probs = "  ".join(f"{label.key} {result.probabilities[label.key]:.2f}" for label in LABELS)
-            grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
-            out.print(
-                f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] "
-                f"({result.confidence:.0%})  [dim]{probs}[/dim]{grid}"
-            )
+            out.print(_readable_line(path, result))
     err.print(
         f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.card.name} "
         f"({classifier.card.variant}) · interpreter {classifier.interpreter_name}[/dim]"
     )
     if failures:
         raise typer.Exit(1)
+
+
+UNCERTAIN = "uncertain: refer for review"
+
+
+def _json_row(path: Path, result) -> dict:
+    return {
+        "file": str(path),
+        "label": result.label.key,
+        "probabilities": result.probabilities,
+        "uncertain": result.uncertain,
+        "error": None,
+    }
+
+
+def _readable_line(path: Path, result) -> str:
+    probs = "  ".join(f"{label.key} {result.probabilities[label.key]:.2f}" for label in LABELS)
+    grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
+    doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
+    return (
+        f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] ({result.confidence:.0%}){doubt}  "
+        f"[dim]{probs}[/dim]{grid}"
+    )
 
 
 def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json_lines: bool) -> None:
@@ -113,7 +137,11 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
     except ImageDecodeError as exc:
         message = str(exc).removeprefix(f"{path}: ")
         if json_lines:
-            print(json.dumps({"file": str(path), "label": None, "probabilities": None, "error": message}))
+            print(
+                json.dumps(
+                    {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "error": message}
+                )
+            )
         else:
             out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
         raise typer.Exit(1) from exc
@@ -126,13 +154,9 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         err.print(f"[red]error:[/red] cannot write {escape(str(pdf))}: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     if json_lines:
-        row = {"file": str(path), "label": result.label.key, "probabilities": result.probabilities, "error": None}
-        print(json.dumps({**row, "report": str(pdf)}))
+        print(json.dumps({**_json_row(path, result), "report": str(pdf)}))
     else:
-        out.print(
-            f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] ({result.confidence:.0%})  "
-            f"report: {escape(str(pdf))}"
-        )
+        out.print(f"{_readable_line(path, result)}  report: {escape(str(pdf))}")
 
 
 @app.command()

@@ -81,6 +81,13 @@ def write_report(data: ReportInput, path: Path) -> Path:
             margin, y - 10, f"Predicted: {result.label.display_name} ({result.confidence:.0%} model probability)"
         )
         y -= 18
+        if result.uncertain:
+            c.setFillColor(colors.darkorange)
+            y = _lines(
+                c, "Uncertain: the model's confidence is below its review threshold. Refer for review.",
+                margin, y, width, "Helvetica-Bold", 10,
+            )  # fmt: skip
+            c.setFillColor(colors.black)
         y = _lines(c, result.label.message, margin, y, width, "Helvetica", 10)
         y -= 4
         bar_w = width - 55 * mm

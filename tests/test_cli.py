@@ -47,6 +47,7 @@ def test_mixed_folder_classifies_scans_reports_bad_files_and_exits_1(mixed_folde
         row = rows[name]
         assert row["error"] is None and row["label"] in LABEL_KEYS
         assert list(row["probabilities"]) == list(LABEL_KEYS)
+        assert isinstance(row["uncertain"], bool)
         assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
     for name, message in (
         ("report.pdf", "a PDF document"),

@@ -150,3 +150,18 @@ def test_classify_files_keeps_order_and_matches_one_by_one(model_copy, tmp_path)
         for outcome in outcomes[:3] + outcomes[4:]:
             assert outcome.error is None
             assert outcome.result.probabilities == classifier.classify(outcome.path).probabilities
+
+
+def test_card_threshold_flags_uncertain_results_and_temperature_keeps_the_label(model_copy):
+    card_path = card_path_for(model_copy)
+    card = json.loads(card_path.read_text())
+    assert card["calibration"]["temperature"] > 0
+    scan = SAMPLES / "mi" / "MI(15).jpg"
+    results = {}
+    for threshold, temperature in ((1.01, 1.0), (0.0, 1.0), (0.0, 0.5)):
+        card["calibration"].update(threshold=threshold, temperature=temperature)
+        card_path.write_text(json.dumps(card))
+        results[(threshold, temperature)] = EcgClassifier.create_from_model_path(model_copy).classify(scan)
+    assert results[(1.01, 1.0)].uncertain and not results[(0.0, 1.0)].uncertain
+    sharp, plain = results[(0.0, 0.5)], results[(0.0, 1.0)]
+    assert sharp.label == plain.label and sharp.confidence > plain.confidence

@@ -21,6 +21,8 @@ def test_shipped_models_have_matching_cards_with_test_metrics(model):
     assert metrics.n_images == sum(card.training["distinct_images_per_split"]["test"].values())
     assert sum(map(sum, metrics.confusion_matrix)) == metrics.n_images
     assert "CC BY 4.0" in card.training["data"]
+    c = card.calibration
+    assert c is not None and c.ece_val_after <= c.ece_val_before and 0 < c.test_coverage <= 1
     # Quantization must not change what the model says (it once did: int8 0.39 vs float 0.79).
     assert card.agreement_with_keras.same_label_share >= 0.9
 
@@ -33,6 +35,11 @@ def test_readme_quotes_the_shipped_cards_as_they_are(model):
         assert f"{value:.3f}" in readme
     assert f"{metrics.n_images} " in readme
     assert f"`models/{model.name}`" in readme
+    if model == SHIPPED_MODEL:
+        c = load_card(model).calibration
+        for value in (c.ece_test_before, c.ece_test_after, c.test_accuracy_covered):
+            assert f"{value:.3f}" in readme
+        assert f"temperature {c.temperature:.2f}" in readme and f"threshold {c.threshold:.2f}" in readme
 
 
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)

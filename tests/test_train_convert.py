@@ -51,7 +51,7 @@ def test_convert_writes_both_variants_with_cards_measured_through_the_edge_runti
             assert card.agreement_with_keras.max_probability_difference < 1e-4
         classifier = EcgClassifier.create_from_model_path(path)
         image = np.full((64, 64), 200, dtype=np.uint8)
-        probabilities[variant] = classifier.predict_preprocessed(image)
+        probabilities[variant] = classifier.predict_raw(image)
         assert abs(probabilities[variant].sum() - 1) < 1e-6
     # Every variant approximates the float model; float16 nearly exactly.
     assert np.abs(probabilities["float16"] - probabilities["float32"]).max() < 0.01

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from edge.classifier import apply_temperature
+from train.calibration import calibrate, choose_threshold, expected_calibration_error, fit_temperature
+
+
+def _synthetic(n: int = 3000, temperature: float = 2.5, seed: int = 0):
+    """Labels drawn from calibrated probabilities, then sharpened by 1/temperature: an
+    overconfident model whose true temperature is known."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (n, 4))
+    calibrated = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(4, p=p) for p in calibrated])
+    overconfident = apply_temperature(calibrated, 1.0 / temperature)
+    return overconfident, labels
+
+
+def test_temperature_scaling_recovers_a_known_temperature_and_lowers_ece():
+    probs, labels = _synthetic()
+    t = fit_temperature(probs, labels)
+    assert t == pytest.approx(2.5, rel=0.15)
+    assert expected_calibration_error(apply_temperature(probs, t), labels) < 0.5 * expected_calibration_error(
+        probs, labels
+    )
+
+
+def test_temperature_keeps_the_predicted_class():
+    probs, _ = _synthetic(200)
+    assert np.array_equal(apply_temperature(probs, 3.0).argmax(1), probs.argmax(1))
+    assert np.allclose(apply_temperature(probs, 3.0).sum(1), 1.0)
+
+
+def test_threshold_is_the_lowest_that_reaches_the_target():
+    probs = np.array([[0.9, 0.1, 0, 0], [0.8, 0.2, 0, 0], [0.6, 0.4, 0, 0], [0.55, 0.45, 0, 0]])
+    labels = np.array([0, 0, 1, 0])  # the 0.6 prediction is wrong
+    assert choose_threshold(probs, labels, 1.0) == pytest.approx(0.8)
+    assert choose_threshold(probs, labels, 0.75) == 0.0  # 3 of 4 right without abstaining
+    assert choose_threshold(probs, np.array([1, 1, 0, 1]), 0.99) == 1.0  # never reached
+
+
+def test_calibrate_reports_coverage_and_accuracy_on_test():
+    val, val_labels = _synthetic(2000, seed=1)
+    test, test_labels = _synthetic(2000, seed=2)
+    c = calibrate(val, val_labels, test, test_labels, target_accuracy=0.8)
+    assert c.ece_test_after < c.ece_test_before
+    assert 0 < c.test_coverage < 1
+    assert c.test_accuracy_covered > (test.argmax(1) == test_labels).mean()

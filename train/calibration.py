@@ -1,0 +1,76 @@
+"""Temperature scaling fitted on the validation split, expected calibration error, and the
+confidence threshold below which a prediction becomes "uncertain: refer for review"."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from edge.card import Calibration
+from edge.classifier import apply_temperature
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Weighted mean gap between confidence and accuracy over equal-width confidence bins."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood of the labels."""
+
+    def nll(t: float) -> float:
+        p = apply_temperature(probs, t)
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None))))
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+
+def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: float) -> float:
+    """The lowest confidence threshold at which the predictions kept reach ``target_accuracy``
+    (0.0, no abstention, when all of them already do; 1.0 when no threshold reaches it)."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    for threshold in np.unique(np.concatenate([[0.0], confidence])):
+        kept = confidence >= threshold
+        if kept.any() and correct[kept].mean() >= target_accuracy:
+            return float(threshold)
+    return 1.0
+
+
+def coverage_and_accuracy(probs: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[float, float]:
+    kept = probs.max(axis=1) >= threshold
+    accuracy = float((probs.argmax(axis=1) == labels)[kept].mean()) if kept.any() else float("nan")
+    return float(kept.mean()), accuracy
+
+
+def calibrate(
+    val_probs: np.ndarray,
+    val_labels: np.ndarray,
+    test_probs: np.ndarray,
+    test_labels: np.ndarray,
+    target_accuracy: float = 0.9,
+) -> Calibration:
+    temperature = fit_temperature(val_probs, val_labels)
+    val_cal = apply_temperature(val_probs, temperature)
+    test_cal = apply_temperature(test_probs, temperature)
+    threshold = choose_threshold(val_cal, val_labels, target_accuracy)
+    coverage, accuracy = coverage_and_accuracy(test_cal, test_labels, threshold)
+    return Calibration(
+        temperature=temperature,
+        threshold=threshold,
+        target_accuracy=target_accuracy,
+        ece_val_before=expected_calibration_error(val_probs, val_labels),
+        ece_val_after=expected_calibration_error(val_cal, val_labels),
+        ece_test_before=expected_calibration_error(test_probs, test_labels),
+        ece_test_after=expected_calibration_error(test_cal, test_labels),
+        test_coverage=coverage,
+        test_accuracy_covered=accuracy,
+    )
