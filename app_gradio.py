@@ -140,6 +140,14 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
             return (None, f"**Cannot read this file:** {str(exc).removeprefix(upload + ': ')}", *empty[2:])
         except (ModelIntegrityError, OSError, ValueError) as exc:
             return (None, f"**Cannot analyse this file:** {exc}", *empty[2:])
+        if not result.is_ecg:
+            return (
+                None,
+                f"**{result.gate.reason.capitalize()}.** No cardiac label is given.",
+                pre.image,
+                None,
+                str(pdf),
+            )
         grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
         if result.uncertain:
             grid += "\n\n**Uncertain: the model's confidence is below its review threshold. Refer for review.**"

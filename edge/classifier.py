@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.card import ModelCard, load_card, sha256_file
+from edge.gate import GateResult, check_ecg
 from edge.interpreter import pick_backend
 from edge.labels import LABELS, Label
-from edge.preprocess import ImageDecodeError, PreprocessedImage, preprocess
+from edge.preprocess import ImageDecodeError, PreprocessedImage, decode_image, preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # models/DEFAULT names the default model file; benchmarks/edge_benchmark.py --install writes it.
@@ -68,6 +69,11 @@ class ClassificationResult:
     timings: Timings
     # Calibrated confidence below the card's threshold: "uncertain, refer for review".
     uncertain: bool = False
+    gate: GateResult | None = None  # the "is this an ECG printout?" check, when it ran
+
+    @property
+    def is_ecg(self) -> bool:
+        return self.gate is None or self.gate.is_ecg
 
     @property
     def confidence(self) -> float:
@@ -153,13 +159,22 @@ class EcgClassifier:
     def preprocess(self, source) -> PreprocessedImage:
         return preprocess(source, self.card.preprocessing)
 
-    def classify(self, source) -> ClassificationResult:
-        """Classify a path, encoded bytes or a BGR array. Raises ImageDecodeError for bad images."""
+    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, float]:
+        """Decode, check that it is an ECG printout, preprocess; milliseconds spent."""
         t0 = time.perf_counter()
-        pre = self.preprocess(source)
-        return self._classify_preprocessed(pre, (time.perf_counter() - t0) * 1e3)
+        config = self.card.preprocessing
+        bgr = source if isinstance(source, np.ndarray) else decode_image(source, min_side=config.work_size)
+        gate = check_ecg(bgr)
+        return preprocess(bgr, config), gate, (time.perf_counter() - t0) * 1e3
 
-    def _classify_preprocessed(self, pre: PreprocessedImage, preprocess_ms: float) -> ClassificationResult:
+    def classify(self, source) -> ClassificationResult:
+        """Classify a path, encoded bytes or a BGR array. Raises ImageDecodeError for bad images;
+        a readable image that is not an ECG printout gives a result whose ``is_ecg`` is False."""
+        return self._classify_preprocessed(*self._prepare(source))
+
+    def _classify_preprocessed(
+        self, pre: PreprocessedImage, gate: GateResult | None, preprocess_ms: float
+    ) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
         inference_ms = (time.perf_counter() - t1) * 1e3
@@ -171,25 +186,25 @@ class EcgClassifier:
             grid_found=pre.grid is not None,
             timings=Timings(preprocess_ms=preprocess_ms, inference_ms=inference_ms),
             uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
+            gate=gate,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:
         """Classify files in order. Decoding and preprocessing (OpenCV, which releases the GIL) run
         on ``workers`` threads while the interpreter, which is not thread-safe, stays on this one."""
 
-        def prepare(path: Path) -> tuple[PreprocessedImage | None, float, str | None]:
-            t0 = time.perf_counter()
+        def prepare(path: Path):
             try:
-                return self.preprocess(path), (time.perf_counter() - t0) * 1e3, None
+                return self._prepare(path), None
             except ImageDecodeError as exc:
-                return None, 0.0, str(exc).removeprefix(f"{path}: ")
+                return None, str(exc).removeprefix(f"{path}: ")
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             # Bounded look-ahead keeps memory flat on folders of any size.
             for start in range(0, len(paths), 8 * max(1, workers)):
                 chunk = paths[start : start + 8 * max(1, workers)]
-                for path, (pre, ms, error) in zip(chunk, pool.map(prepare, chunk)):
-                    if pre is None:
+                for path, (prepared, error) in zip(chunk, pool.map(prepare, chunk)):
+                    if prepared is None:
                         yield FileOutcome(path, None, error)
                     else:
-                        yield FileOutcome(path, self._classify_preprocessed(pre, ms), None)
+                        yield FileOutcome(path, self._classify_preprocessed(*prepared), None)

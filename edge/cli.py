@@ -108,16 +108,28 @@ UNCERTAIN = "uncertain: refer for review"
 
 
 def _json_row(path: Path, result) -> dict:
+    if not result.is_ecg:
+        return {
+            "file": str(path),
+            "label": None,
+            "probabilities": None,
+            "uncertain": None,
+            "reason": result.gate.reason,
+            "error": None,
+        }
     return {
         "file": str(path),
         "label": result.label.key,
         "probabilities": result.probabilities,
         "uncertain": result.uncertain,
+        "reason": UNCERTAIN if result.uncertain else None,
         "error": None,
     }
 
 
 def _readable_line(path: Path, result) -> str:
+    if not result.is_ecg:
+        return f"{escape(str(path))}  [yellow]{escape(result.gate.reason)}[/yellow]"
     probs = "  ".join(f"{label.key} {result.probabilities[label.key]:.2f}" for label in LABELS)
     grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
@@ -139,7 +151,14 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         if json_lines:
             print(
                 json.dumps(
-                    {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "error": message}
+                    {
+                        "file": str(path),
+                        "label": None,
+                        "probabilities": None,
+                        "uncertain": None,
+                        "reason": None,
+                        "error": message,
+                    }
                 )
             )
         else:

@@ -50,6 +50,32 @@ def _lines(canvas: Canvas, text: str, x: float, y: float, width: float, font: st
     return y
 
 
+def _prediction_block(c: Canvas, result: ClassificationResult, margin: float, y: float, width: float, page_w: float):
+    """The uncertainty note, the class message and one bar per class; returns the new y."""
+    if result.uncertain:
+        c.setFillColor(colors.darkorange)
+        y = _lines(
+            c, "Uncertain: the model's confidence is below its review threshold. Refer for review.",
+            margin, y, width, "Helvetica-Bold", 10,
+        )  # fmt: skip
+        c.setFillColor(colors.black)
+    y = _lines(c, result.label.message, margin, y, width, "Helvetica", 10)
+    y -= 4
+    bar_w = width - 55 * mm
+    for label in LABELS:
+        p = result.probabilities[label.key]
+        c.setFont("Helvetica", 9)
+        c.drawString(margin, y - 8, label.display_name)
+        c.setFillColor(colors.lightgrey)
+        c.rect(margin + 45 * mm, y - 9, bar_w, 8, stroke=0, fill=1)
+        c.setFillColor(colors.darkred if label is result.label else colors.steelblue)
+        c.rect(margin + 45 * mm, y - 9, bar_w * p, 8, stroke=0, fill=1)
+        c.setFillColor(colors.black)
+        c.drawRightString(page_w - margin, y - 8, f"{p:.1%}")
+        y -= 13
+    return y
+
+
 def write_report(data: ReportInput, path: Path) -> Path:
     """Write the report to ``path`` (atomically: a temporary file renamed into place)."""
     path = Path(path)
@@ -77,31 +103,16 @@ def write_report(data: ReportInput, path: Path) -> Path:
         y -= 4
         result = data.result
         c.setFont("Helvetica-Bold", 13)
-        c.drawString(
-            margin, y - 10, f"Predicted: {result.label.display_name} ({result.confidence:.0%} model probability)"
-        )
-        y -= 18
-        if result.uncertain:
-            c.setFillColor(colors.darkorange)
-            y = _lines(
-                c, "Uncertain: the model's confidence is below its review threshold. Refer for review.",
-                margin, y, width, "Helvetica-Bold", 10,
-            )  # fmt: skip
-            c.setFillColor(colors.black)
-        y = _lines(c, result.label.message, margin, y, width, "Helvetica", 10)
-        y -= 4
-        bar_w = width - 55 * mm
-        for label in LABELS:
-            p = result.probabilities[label.key]
-            c.setFont("Helvetica", 9)
-            c.drawString(margin, y - 8, label.display_name)
-            c.setFillColor(colors.lightgrey)
-            c.rect(margin + 45 * mm, y - 9, bar_w, 8, stroke=0, fill=1)
-            c.setFillColor(colors.darkred if label is result.label else colors.steelblue)
-            c.rect(margin + 45 * mm, y - 9, bar_w * p, 8, stroke=0, fill=1)
-            c.setFillColor(colors.black)
-            c.drawRightString(page_w - margin, y - 8, f"{p:.1%}")
-            y -= 13
+        if not result.is_ecg:
+            c.drawString(margin, y - 12, "Not an ECG printout: no cardiac label is given")
+            y -= 34
+            y = _lines(c, f"Reason: {result.gate.reason}.", margin, y, width, "Helvetica", 10)
+        else:
+            c.drawString(
+                margin, y - 12, f"Predicted: {result.label.display_name} ({result.confidence:.0%} model probability)"
+            )
+            y -= 34
+            y = _prediction_block(c, result, margin, y, width, page_w)
         if card.test_metrics is not None:
             m = card.test_metrics
             y -= 8

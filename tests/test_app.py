@@ -70,20 +70,23 @@ def test_a_bad_upload_gives_a_message_and_the_app_keeps_serving(client, tmp_path
 def test_concurrent_users_get_their_own_results(client, running_app):
     files = [SAMPLES / "mi" / "MI(29).jpg", SAMPLES / "abnormal_heartbeat" / "HB(102).jpg"] * 2
     expected = {str(f): _analyse(client, f)[0]["label"] for f in files[:2]}
-    results = {}
+    results, errors = {}, []
 
     def work(i, path):
-        own = gradio_client.Client(running_app, verbose=False)
-        results[i] = (str(path), _analyse(own, path)[0]["label"])
+        try:
+            own = gradio_client.Client(running_app, verbose=False)
+            results[i] = (str(path), _analyse(own, path)[0]["label"])
+        except Exception as exc:  # surfaced below: a thread's exception would otherwise vanish
+            errors.append(repr(exc))
 
     threads = [threading.Thread(target=work, args=(i, f)) for i, f in enumerate(files)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert len(results) == len(files)
+    assert not errors and len(results) == len(files), errors
     for path, predicted in results.values():
-        assert predicted == expected[path]
+        assert predicted == expected[path], (path, predicted, expected)
 
 
 def test_share_without_authentication_is_refused():

@@ -1,0 +1,84 @@
+"""Is this a printed ECG at all? A gate before the classifier, so that a photo, a blank page, a
+text document or another medical image gets "not an ECG printout" instead of a cardiac label.
+
+An ECG printout is mostly pale paper (a red/pink grid is pale in the red channel too) crossed by
+thin dark traces that run a long way across the page; text is made of short strokes, ruled lines
+are flat, photos and radiographs are not mostly paper. The thresholds live in GateConfig and were
+set on the shared data set (no ECG rejected) and the non-ECG set of benchmarks/ecg_gate.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    work_size: int = 1024
+    # Paper: within paper_tolerance of the locally brightest surface (so shadows and uneven light
+    # do not count against it), brighter than paper_level...
+    paper_level: int = 90
+    paper_tolerance: int = 45
+    paper_max_saturation: int = 80  # ...if it is not strongly coloured (a fundus photo is bright red)
+    min_paper_fraction: float = 0.75
+    # Ink: darker than its neighbourhood (a window of ink_window px at work size) by ink_contrast,
+    # so blurred, faint or small scans still show their traces.
+    ink_window: int = 31
+    ink_contrast: int = 30
+    min_stroke_width: float = 0.12  # of the page width
+    min_stroke_height: float = 0.015  # of the page height: traces swing; ruled lines do not
+    max_stroke_fill: float = 0.3  # a trace fills little of its bounding box; a blob fills much
+    bands: int = 12  # horizontal bands over which trace coverage is summed
+    min_trace_widths: float = 2.0  # summed stroke coverage of the bands, in page widths
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    is_ecg: bool
+    paper_fraction: float
+    trace_widths: float  # trace-like ink summed over horizontal bands, in page widths
+    reason: str  # why not, when not an ECG
+
+
+def check_ecg(bgr: np.ndarray, config: GateConfig = GateConfig()) -> GateResult:
+    scale = config.work_size / max(bgr.shape[:2])
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=interpolation) if scale != 1 else bgr
+    red = small[..., 2]
+    saturation = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 1]
+    height, width = red.shape
+    local_white = cv2.dilate(cv2.blur(red, (15, 15)), np.ones((61, 61), np.uint8))
+    paper = float(
+        np.mean(
+            (red > config.paper_level)
+            & (red.astype(np.int16) > local_white.astype(np.int16) - config.paper_tolerance)
+            & (saturation < config.paper_max_saturation)
+        )
+    )
+    if paper < config.min_paper_fraction:
+        return GateResult(False, paper, 0.0, f"not an ECG printout: only {paper:.0%} of the image looks like paper")
+    ink = cv2.adaptiveThreshold(
+        red, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, config.ink_window, config.ink_contrast
+    )
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    strokes = (
+        (w >= config.min_stroke_width * width)
+        & (h >= config.min_stroke_height * height)
+        & (area <= config.max_stroke_fill * w * h)
+    )
+    strokes[0] = False  # the background
+    trace = strokes[labels]
+    # Traces that touch each other form one component; counting covered columns band by band
+    # measures how much trace there is whatever joins it.
+    edges = np.linspace(0, height, config.bands + 1).astype(int)
+    widths = float(sum(trace[a:b].any(axis=0).mean() for a, b in zip(edges[:-1], edges[1:])))
+    if widths < config.min_trace_widths:
+        return GateResult(False, paper, widths, "not an ECG printout: no long traces found")
+    return GateResult(True, paper, widths, "")
