@@ -47,7 +47,7 @@ def test_selection_takes_the_fastest_variant_that_agrees_with_keras():
 
 def test_readme_shows_the_latest_benchmark_tables_as_written():
     readme = (REPO / "README.md").read_text()
-    for name in ("edge_benchmark", "training_results", "phone_photos"):
+    for name in ("edge_benchmark", "training_results", "phone_photos", "ecg_gate"):
         path = REPO / "benchmarks" / f"{name}.md"
         if not path.is_file():
             continue
