@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.card import ModelCard, load_card, sha256_file
 from edge.gate import GateResult, check_ecg
-from edge.interpreter import pick_backend
+from edge.interpreter import pick_backend, quiet_native_stderr
 from edge.labels import LABELS, Label
 from edge.preprocess import ImageDecodeError, PreprocessedImage, decode_image, preprocess
 
@@ -99,7 +99,8 @@ class EcgClassifier:
         self._interpreter = backend.interpreter_class(
             model_path=str(options.model_path), num_threads=options.num_threads
         )
-        self._interpreter.allocate_tensors()
+        with quiet_native_stderr():
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         expected = (1, card.preprocessing.input_size, card.preprocessing.input_size, 1)

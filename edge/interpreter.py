@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,3 +46,23 @@ def pick_backend(preferred: str | None = None) -> InterpreterBackend:
         "no TFLite interpreter is installed; install one with `pip install ai-edge-litert` "
         "(or tflite-runtime, which needs numpy<2). Tried: " + "; ".join(errors)
     )
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code writes to file descriptor 2 (LiteRT announces its XNNPACK delegate
+    on every start with an INFO line that means nothing to a user). Python's own stderr is flushed
+    first; if the descriptor cannot be swapped, nothing is silenced."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

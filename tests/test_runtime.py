@@ -165,3 +165,11 @@ def test_card_threshold_flags_uncertain_results_and_temperature_keeps_the_label(
     assert results[(1.01, 1.0)].uncertain and not results[(0.0, 1.0)].uncertain
     sharp, plain = results[(0.0, 0.5)], results[(0.0, 1.0)]
     assert sharp.label == plain.label and sharp.confidence > plain.confidence
+
+
+def test_loading_a_model_prints_nothing_on_stderr(capfd):
+    from tests.conftest import SHIPPED_MODEL
+
+    capfd.readouterr()
+    EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(SAMPLES / "mi" / "MI(29).jpg")
+    assert capfd.readouterr().err == ""
