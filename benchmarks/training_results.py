@@ -42,6 +42,7 @@ def collect(run_dirs: list[Path]) -> list[dict]:
                     "epochs_run": run["epochs_run"],
                     "epochs_max": run["settings"]["epochs"],
                     "repeats": run["settings"]["repeats"],
+                    "train_images_per_epoch": run["n_train"] * run["settings"]["repeats"],
                     "train_seconds": run["train_seconds"],
                     "weights": run["weights"],
                     "device": run["device"],
@@ -53,8 +54,8 @@ def collect(run_dirs: list[Path]) -> list[dict]:
 def markdown(rows: list[dict], machine: dict) -> str:
     lines = [
         "| model | protocol | evaluated on | images | accuracy [95% CI] | balanced acc. | macro-F1 [95% CI] "
-        "| parameters | input | epochs (max) | train time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| parameters | input | epochs (max) | train images per epoch | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -63,7 +64,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
             f"| {r['balanced_accuracy']:.3f} "
             f"| {r['macro_f1']:.3f} [{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}] "
             f"| {r['parameters']:,} | {r['image_size']} | {r['epochs_run']} ({r['epochs_max']}) "
-            f"| {r['train_seconds'] / 60:.1f} min |"
+            f"| {r['train_images_per_epoch']:,} | {r['train_seconds'] / 60:.1f} min |"
         )
     lines += [
         "",
