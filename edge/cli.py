@@ -77,20 +77,7 @@ def classify(
         path, result = outcome.path, outcome.result
         if result is None:
             failures += 1
-            if json_lines:
-                print(
-                    json.dumps(
-                        {
-                            "file": str(path),
-                            "label": None,
-                            "probabilities": None,
-                            "uncertain": None,
-                            "error": outcome.error,
-                        }
-                    )
-                )
-            else:
-                out.print(f"{escape(str(path))}  [red]error:[/red] {escape(outcome.error or '')}")
+            _print_error(path, outcome.error or "", json_lines)
             continue
         if json_lines:
             print(json.dumps(_json_row(path, result)))
@@ -105,6 +92,14 @@ def classify(
 
 
 UNCERTAIN = "uncertain: refer for review"
+
+
+def _print_error(path: Path, message: str, json_lines: bool) -> None:
+    if json_lines:
+        row = {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "reason": None}
+        print(json.dumps({**row, "error": message}))
+    else:
+        out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
 
 
 def _json_row(path: Path, result) -> dict:
@@ -147,22 +142,7 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
     try:
         bgr = decode_image(path, min_side=classifier.card.preprocessing.work_size)
     except ImageDecodeError as exc:
-        message = str(exc).removeprefix(f"{path}: ")
-        if json_lines:
-            print(
-                json.dumps(
-                    {
-                        "file": str(path),
-                        "label": None,
-                        "probabilities": None,
-                        "uncertain": None,
-                        "reason": None,
-                        "error": message,
-                    }
-                )
-            )
-        else:
-            out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+        _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc
     pre = classifier.preprocess(bgr)
     result = classifier.classify(bgr)

@@ -128,3 +128,9 @@ def test_models_lists_the_shipped_default():
 
 def test_models_in_an_empty_folder_is_a_usage_error(tmp_path):
     assert runner.invoke(app, ["models", "--dir", str(tmp_path)]).exit_code == 2
+
+
+def test_every_json_row_has_the_same_keys(mixed_folder, tiny_model):
+    result = runner.invoke(app, ["classify", str(mixed_folder), "--model", str(tiny_model), "--json"])
+    keys = {tuple(row) for row in _json_lines(result.stdout)}
+    assert keys == {("file", "label", "probabilities", "uncertain", "reason", "error")}
