@@ -130,8 +130,7 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
         try:
             classifier = classifiers.get(model_path)
             bgr = decode_image(upload, min_side=classifier.card.preprocessing.work_size)
-            pre = classifier.preprocess(bgr)
-            result = classifier.classify(bgr)
+            result, pre = classifier.classify_with_input(bgr)
             heat = occlusion_map(classifier, pre)
             laid = overlay(bgr, pre, heat.heat)
             pdf = scratch.new_file(f"ecg-report-{Path(name).stem}.pdf")

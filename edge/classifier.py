@@ -173,6 +173,11 @@ class EcgClassifier:
         a readable image that is not an ECG printout gives a result whose ``is_ecg`` is False."""
         return self._classify_preprocessed(*self._prepare(source))
 
+    def classify_with_input(self, source) -> tuple[ClassificationResult, PreprocessedImage]:
+        """As ``classify``, also returning the model input (for explanations and reports)."""
+        pre, gate, ms = self._prepare(source)
+        return self._classify_preprocessed(pre, gate, ms), pre
+
     def _classify_preprocessed(
         self, pre: PreprocessedImage, gate: GateResult | None, preprocess_ms: float
     ) -> ClassificationResult:

@@ -144,8 +144,7 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
     except ImageDecodeError as exc:
         _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc
-    pre = classifier.preprocess(bgr)
-    result = classifier.classify(bgr)
+    result, pre = classifier.classify_with_input(bgr)
     heat = occlusion_map(classifier, pre)
     try:
         write_report(ReportInput(path.name, bgr, overlay(bgr, pre, heat.heat), result, classifier.card), pdf)
