@@ -40,14 +40,8 @@ class DataSplit:
     def records_for(self, split: str, distinct: bool = True) -> list[ScanRecord]:
         """Records of one split; with ``distinct`` only the first file of each group (copies add
         no information, and counting them would weight some images several times)."""
-        seen: set[str] = set()
-        chosen = []
-        for record in self.records:
-            if record.split != split or (distinct and record.sha256 in seen):
-                continue
-            seen.add(record.sha256)
-            chosen.append(record)
-        return chosen
+        chosen = [r for r in self.records if r.split == split]
+        return distinct_records(chosen) if distinct else chosen
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Distinct images per split and label."""
@@ -75,6 +69,12 @@ class DataSplit:
             description=data["description"],
             records=tuple(ScanRecord(**r) for r in data["records"]),
         )
+
+
+def distinct_records(records: list[ScanRecord]) -> list[ScanRecord]:
+    """The first record of each group (byte-identical files), in order."""
+    seen: set[str] = set()
+    return [r for r in records if not (r.sha256 in seen or seen.add(r.sha256))]
 
 
 def _sha256(path: Path) -> str:

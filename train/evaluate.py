@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from edge.card import EvaluationMetrics, load_card
 from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays, load_arrays
-from train.dataset import DataSplit, ScanRecord, scan_folder
+from train.dataset import DataSplit, distinct_records, scan_folder
 from train.metrics import BootstrapCI, bootstrap_ci, compute_metrics
 
 
@@ -70,11 +70,6 @@ class Predictor:
         from train.fit import predict_probabilities
 
         return predict_probabilities(self._model, SplitArrays(images, np.zeros(len(images), int), []))
-
-
-def distinct_records(records: list[ScanRecord]) -> list[ScanRecord]:
-    seen: set[str] = set()
-    return [r for r in records if not (r.sha256 in seen or seen.add(r.sha256))]
 
 
 def evaluate(predictor: Predictor, data: Path, split: str, split_file: Path | None) -> EvaluationReport:
