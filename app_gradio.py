@@ -27,7 +27,7 @@ from edge.card import load_card
 from edge.classifier import MODELS_DIR, EcgClassifier, ModelIntegrityError, default_model_path
 from edge.explain import occlusion_map, overlay
 from edge.labels import DISCLAIMER
-from edge.preprocess import ImageDecodeError, decode_image
+from edge.preprocess import ImageDecodeError
 from edge.report import ReportInput, write_report
 
 MAX_UPLOAD = "20mb"
@@ -129,7 +129,7 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
         name = Path(upload).name
         try:
             classifier = classifiers.get(model_path)
-            bgr = decode_image(upload, min_side=classifier.card.preprocessing.work_size)
+            bgr = classifier.load_scan(upload)
             result, pre = classifier.classify_with_input(bgr)
             heat = occlusion_map(classifier, pre)
             laid = overlay(bgr, pre, heat.heat)

@@ -16,7 +16,7 @@ from edge.card import ModelCard, load_card, sha256_file
 from edge.gate import GateResult, check_ecg
 from edge.interpreter import pick_backend, quiet_native_stderr
 from edge.labels import LABELS, Label
-from edge.preprocess import ImageDecodeError, PreprocessedImage, decode_image, preprocess
+from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # models/DEFAULT names the default model file; benchmarks/edge_benchmark.py --install writes it.
@@ -163,10 +163,13 @@ class EcgClassifier:
     def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, float]:
         """Decode, check that it is an ECG printout, preprocess; milliseconds spent."""
         t0 = time.perf_counter()
-        config = self.card.preprocessing
-        bgr = source if isinstance(source, np.ndarray) else decode_image(source, min_side=config.work_size)
+        bgr = self.load_scan(source)
         gate = check_ecg(bgr)
-        return preprocess(bgr, config), gate, (time.perf_counter() - t0) * 1e3
+        return preprocess(bgr, self.card.preprocessing), gate, (time.perf_counter() - t0) * 1e3
+
+    def load_scan(self, source) -> np.ndarray:
+        """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""
+        return load_scan(source, self.card.preprocessing)
 
     def classify(self, source) -> ClassificationResult:
         """Classify a path, encoded bytes or a BGR array. Raises ImageDecodeError for bad images;

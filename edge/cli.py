@@ -136,11 +136,11 @@ def _readable_line(path: Path, result) -> str:
 
 def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json_lines: bool) -> None:
     from edge.explain import occlusion_map, overlay
-    from edge.preprocess import ImageDecodeError, decode_image
+    from edge.preprocess import ImageDecodeError
     from edge.report import ReportInput, write_report
 
     try:
-        bgr = decode_image(path, min_side=classifier.card.preprocessing.work_size)
+        bgr = classifier.load_scan(path)
     except ImageDecodeError as exc:
         _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc

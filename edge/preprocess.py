@@ -229,8 +229,12 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
 
 def preprocess(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
     """Decode (unless given a BGR array) and preprocess one scan into the model's input."""
-    bgr = source if isinstance(source, np.ndarray) else decode_image(source, min_side=config.work_size)
-    return preprocess_array(bgr, config)
+    return preprocess_array(load_scan(source, config), config)
+
+
+def load_scan(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size``."""
+    return source if isinstance(source, np.ndarray) else decode_image(source, min_side=config.work_size)
 
 
 def iter_input_files(paths: list[Path]) -> list[Path]:
