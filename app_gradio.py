@@ -25,7 +25,7 @@ import numpy as np
 
 from edge.card import load_card
 from edge.classifier import MODELS_DIR, EcgClassifier, ModelIntegrityError, default_model_path
-from edge.explain import occlusion_map, overlay
+from edge.explain import explained_scan
 from edge.labels import DISCLAIMER
 from edge.preprocess import ImageDecodeError
 from edge.report import ReportInput, write_report
@@ -131,8 +131,7 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
             classifier = classifiers.get(model_path)
             bgr = classifier.load_scan(upload)
             result, pre = classifier.classify_with_input(bgr)
-            heat = occlusion_map(classifier, pre)
-            laid = overlay(bgr, pre, heat.heat)
+            laid = explained_scan(classifier, bgr, pre, result)
             pdf = scratch.new_file(f"ecg-report-{Path(name).stem}.pdf")
             write_report(ReportInput(name, bgr, laid, result, classifier.card), pdf)
         except ImageDecodeError as exc:

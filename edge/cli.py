@@ -135,7 +135,7 @@ def _readable_line(path: Path, result) -> str:
 
 
 def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json_lines: bool) -> None:
-    from edge.explain import occlusion_map, overlay
+    from edge.explain import explained_scan
     from edge.preprocess import ImageDecodeError
     from edge.report import ReportInput, write_report
 
@@ -145,9 +145,9 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc
     result, pre = classifier.classify_with_input(bgr)
-    heat = occlusion_map(classifier, pre)
     try:
-        write_report(ReportInput(path.name, bgr, overlay(bgr, pre, heat.heat), result, classifier.card), pdf)
+        laid = explained_scan(classifier, bgr, pre, result)
+        write_report(ReportInput(path.name, bgr, laid, result, classifier.card), pdf)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot write {escape(str(pdf))}: {escape(str(exc))}")
         raise typer.Exit(1) from exc

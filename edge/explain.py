@@ -58,3 +58,11 @@ def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: fl
     weight = (alpha * resized)[..., None]
     out[y0:y1, x0:x1] = (region * (1 - weight) + colour * weight).astype(np.uint8)
     return out
+
+
+def explained_scan(classifier: EcgClassifier, bgr: np.ndarray, pre: PreprocessedImage, result) -> np.ndarray | None:
+    """The scan with the occlusion map of its predicted class laid over it, or None for an image
+    that is not an ECG printout: there is no label to explain, so its 225 inferences are skipped."""
+    if not result.is_ecg:
+        return None
+    return overlay(bgr, pre, occlusion_map(classifier, pre).heat)

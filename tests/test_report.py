@@ -89,3 +89,18 @@ def test_cli_writes_a_pdf_for_one_file_and_refuses_several(tmp_path):
     assert result.exit_code == 0, result.output
     assert pdf.read_bytes().startswith(b"%PDF")
     assert runner.invoke(app, ["classify", str(SAMPLES), "--pdf", str(pdf)]).exit_code == 2
+
+
+def test_a_page_that_is_not_an_ecg_gets_no_heat_map_and_a_report_without_a_label(classifier, tmp_path):
+    from edge.explain import explained_scan
+    from tests.test_gate import _text_page
+
+    page = _text_page()
+    result, pre = classifier.classify_with_input(page)
+    assert not result.is_ecg and explained_scan(classifier, page, pre, result) is None
+    bgr = decode_image(SCAN)
+    ecg_result, ecg_pre = classifier.classify_with_input(bgr)
+    assert explained_scan(classifier, bgr, ecg_pre, ecg_result).shape == bgr.shape
+    path = write_report(ReportInput("page.png", page, None, result, classifier.card), tmp_path / "r.pdf")
+    text = pdf_text(path)
+    assert "Not an ECG printout" in text and "Predicted:" not in text
