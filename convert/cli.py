@@ -52,15 +52,20 @@ def convert(
     if not model_dirs:
         console.print(f"[red]error:[/red] no <model>/model.keras under {run_dir}")
         raise typer.Exit(2)
+    # Models of one run share a split and usually their preprocessing: prepare the arrays once.
+    prepared: dict[tuple[str, PreprocessConfig], tuple] = {}
     for model_dir in model_dirs:
         run_info = json.loads((model_dir / "run.json").read_text())
         config = PreprocessConfig.from_dict(run_info["preprocessing"])
         split_file = Path(run_info["split_file"])
         split = DataSplit.load(split_file)
         data_root = data or Path(split.data_root)
-        train = load_split_arrays(split, "train", data_root, config)
-        val = load_split_arrays(split, "val", data_root, config)
-        test = load_split_arrays(split, "test", data_root, config)
+        key = (str(split_file), config)
+        if key not in prepared:
+            prepared[key] = tuple(
+                load_split_arrays(split, name, data_root, config) for name in ("train", "val", "test")
+            )
+        train, val, test = prepared[key]
         name = model_dir.name
         out_dir = model_dir / "tflite"
         out_dir.mkdir(exist_ok=True)
