@@ -27,40 +27,15 @@ from machine import describe, summary  # noqa: E402
 from phone_photos import TRANSFORMS  # noqa: E402
 
 from edge.gate import GateConfig, check_ecg  # noqa: E402
-from edge.preprocess import PreprocessConfig, decode_image, locate_grid  # noqa: E402
+from edge.preprocess import decode_image  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
+from train.relayout import LAYOUTS  # noqa: E402
 
 SKIMAGE_SAMPLES = (
     "astronaut brick camera chelsea cell checkerboard clock coffee coins colorwheel grass gravel horse "
     "hubble_deep_field immunohistochemistry logo microaneurysms moon page retina rocket shepp_logan_phantom "
     "text binary_blobs"
 ).split()
-
-
-def remove_grid(bgr: np.ndarray) -> np.ndarray:
-    """White out grid-coloured pixels (red well above green and blue)."""
-    p = bgr.astype(np.int16)
-    grid = (p[..., 2] - (p[..., 0] + p[..., 1]) // 2) > 12
-    out = bgr.copy()
-    out[grid] = 255
-    return out
-
-
-def relayout_6x2(bgr: np.ndarray) -> np.ndarray:
-    """The 12 lead panels of a 3x4 printout re-arranged as 6 rows x 2 columns (I-aVF left, V1-V6
-    right) on a page of the same width, with a rhythm strip below (the original's)."""
-    box = locate_grid(bgr, PreprocessConfig())
-    grid = bgr if box is None else bgr[box.y0 : box.y1, box.x0 : box.x1]
-    h, w = grid.shape[:2]
-    row_h, col_w = h // 4, w // 4
-    panels = [[grid[r * row_h : (r + 1) * row_h, c * col_w : (c + 1) * col_w] for r in range(3)] for c in range(4)]
-    left = np.vstack(panels[0] + panels[1])  # I, II, III, aVR, aVL, aVF
-    right = np.vstack(panels[2] + panels[3])  # V1-V6
-    body = np.hstack([cv2.resize(left, (w // 2, left.shape[0])), cv2.resize(right, (w - w // 2, right.shape[0]))])
-    rhythm = grid[3 * row_h :]
-    header = np.full((h // 6, w, 3), 255, np.uint8)
-    cv2.putText(header, "ECG REPORT  ID: 000000", (20, h // 12), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
-    return np.vstack([header, body, rhythm])
 
 
 def generated_pages() -> dict[str, np.ndarray]:
@@ -120,10 +95,10 @@ def main() -> int:
         if name != "none":
             for scan in test:
                 ecg(f"test split, {name}", transform(scan))
-    for scan in test:
-        ecg("test split, 6x2 re-layout on the grid", relayout_6x2(scan))
-        ecg("test split, 6x2 re-layout without grid", remove_grid(relayout_6x2(scan)))
-        ecg("test split, 3x4 without grid", remove_grid(scan))
+    for layout in LAYOUTS.values():
+        if layout.name != "3x4":
+            for scan in test:
+                ecg(f"test split, re-laid out: {layout.description}", layout.make(scan))
     others = {**skimage_images(), **generated_pages()}
     accepted = {name: check_ecg(image, config).is_ecg for name, image in others.items()}
     rows = [

@@ -1,8 +1,15 @@
 """The one preprocessing function: training, conversion, evaluation, the CLI and the app all call
 :func:`preprocess`, with the parameters stored in the model card, so there is no train/serve skew.
 
-Pipeline: decode (EXIF orientation honoured) -> locate the printed grid and crop to it ->
-grayscale (red channel) -> trace-preserving resize to the model input -> CLAHE -> median filter.
+Pipeline: decode (EXIF orientation honoured) -> grayscale (red channel, in which a red/pink grid
+is palest) at one working scale -> the model's view of the page, one of
+
+- ``page``: the printed grid (found by its colour; the whole page without one), resized;
+- ``leads``: the 12 lead panels found whatever the layout (edge.leads), 2.5 s each, tiled in
+  canonical order, so header, footer and layout never reach the model;
+- ``traces``: the same panels with each trace redrawn as a one-pixel binary stroke;
+
+-> CLAHE -> median filter (``page`` and ``leads``).
 """
 
 from __future__ import annotations
@@ -13,6 +20,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from edge.leads import (
+    LeadConfig,
+    LeadLayout,
+    crop_panel,
+    find_leads,
+    ink_mask,
+    marker_mask,
+    mosaic_cell,
+    render_trace,
+    tile_mosaic,
+)
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # Decompression-bomb guard: images declaring more pixels than this are refused before decoding.
@@ -29,6 +48,7 @@ class PreprocessConfig:
     """Every preprocessing parameter; serialised into each model card."""
 
     input_size: int = 384  # the paper's; the shipped model card records its own
+    view: str = "page"  # page, leads or traces (see the module docstring)
     # A pixel belongs to the (pink/red) grid when R - (G+B)/2 exceeds this.
     grid_red_threshold: int = 12
     # A row/column is a grid line when this share of its pixels is grid-coloured.
@@ -42,6 +62,11 @@ class PreprocessConfig:
     clahe_clip_limit: float = 2.0
     clahe_tile_grid: int = 8
     median_ksize: int = 3
+    leads: LeadConfig = LeadConfig()  # how lead panels are found (views leads and traces)
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"unknown view {self.view!r}: one of {', '.join(VIEWS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +77,16 @@ class PreprocessConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown preprocessing parameters: {sorted(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("leads"), dict):
+            lead_fields = {f.name for f in fields(LeadConfig)}
+            if set(data["leads"]) - lead_fields:
+                raise ValueError(f"unknown lead parameters: {sorted(set(data['leads']) - lead_fields)}")
+            data["leads"] = LeadConfig(**data["leads"])
         return cls(**data)
+
+
+VIEWS = ("page", "leads", "traces")
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class PreprocessedImage:
     image: np.ndarray  # uint8, (input_size, input_size): the model input before batching
     grid: GridBox | None  # None when no grid was found and the whole page was used
     source_shape: tuple[int, int]  # (height, width) of the decoded scan
+    layout: LeadLayout | None = None  # the lead panels found (views leads and traces)
 
 
 def _looks_truncated(data: bytes) -> bool:
@@ -195,13 +230,7 @@ def locate_grid(bgr: np.ndarray, config: PreprocessConfig) -> GridBox | None:
     return GridBox(x0=cols[0], y0=rows[0], x1=cols[1], y1=rows[1])
 
 
-def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
-    grid = locate_grid(bgr, config)
-    cropped = bgr if grid is None else bgr[grid.y0 : grid.y1, grid.x0 : grid.x1]
-    # The red channel is the grayscale image in which a red/pink grid is palest and black
-    # traces stay black: the grid fades without a layout-specific filter.
-    gray = np.ascontiguousarray(cropped[..., 2])
-    size = config.input_size
+def _to_work_scale(gray: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, float]:
     # Bring every scan to one working scale first, so what follows sees the same image at any
     # resolution: INTER_AREA averages away the single-pixel grid dots of full-resolution prints,
     # and small scans are enlarged (without this, test scans at half their size lost their traces
@@ -211,20 +240,53 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     elif scale > 1.0:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    # Thin dark traces fade to grey when the page shrinks again to the input size; a minimum
-    # filter sized to that shrink keeps them visible.
-    k = int(round(max(gray.shape) / size * config.trace_keep))
+    return gray, scale
+
+
+def _shrink(gray: np.ndarray, shape: tuple[int, int], config: PreprocessConfig) -> np.ndarray:
+    """Resize to (height, width), first thickening dark traces by a minimum filter sized to the
+    shrink: thin traces would otherwise fade to grey."""
+    k = int(round(max(gray.shape[0] / shape[0], gray.shape[1] / shape[1]) * config.trace_keep))
     if k >= 2:
         gray = cv2.erode(gray, np.ones((k, k), np.uint8))
-    small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     # CLAHE and the median filter act on the model-size image, hence at one scale for any scan.
     clahe = cv2.createCLAHE(
         clipLimit=config.clahe_clip_limit, tileGridSize=(config.clahe_tile_grid, config.clahe_tile_grid)
     )
-    enhanced = clahe.apply(small)
+    enhanced = clahe.apply(image)
     if config.median_ksize > 1:
         enhanced = cv2.medianBlur(enhanced, config.median_ksize)
-    return PreprocessedImage(image=enhanced, grid=grid, source_shape=(bgr.shape[0], bgr.shape[1]))
+    return enhanced
+
+
+def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
+    """Raises edge.leads.LayoutError when a leads/traces view finds no 12-lead layout."""
+    source_shape = (bgr.shape[0], bgr.shape[1])
+    size = config.input_size
+    if config.view != "page":
+        gray, scale = _to_work_scale(np.ascontiguousarray(bgr[..., 2]), config)
+        ink = ink_mask(gray, config.leads)
+        markers = marker_mask(ink, config.leads)
+        ink &= ~markers
+        layout = find_leads(ink, scale, config.leads)
+        cell = mosaic_cell(size)
+        if config.view == "leads":
+            gray = np.where(markers > 0, np.uint8(255), gray)
+            cells = [_shrink(crop_panel(gray, box), cell, config) for box in layout.panels]
+            image = _enhance(tile_mosaic(cells, size), config)
+        else:
+            cells = [render_trace(crop_panel(ink, box, fill=0), cell) for box in layout.panels]
+            image = tile_mosaic(cells, size)
+        return PreprocessedImage(image=image, grid=None, source_shape=source_shape, layout=layout)
+    grid = locate_grid(bgr, config)
+    cropped = bgr if grid is None else bgr[grid.y0 : grid.y1, grid.x0 : grid.x1]
+    gray, _ = _to_work_scale(np.ascontiguousarray(cropped[..., 2]), config)
+    small = _shrink(gray, (size, size), config)
+    return PreprocessedImage(image=_enhance(small, config), grid=grid, source_shape=source_shape)
 
 
 def preprocess(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> PreprocessedImage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 from rich.progress import Progress
 
 from edge.labels import LABEL_KEYS
-from edge.preprocess import PreprocessConfig, preprocess
+from edge.preprocess import PreprocessConfig, decode_image, preprocess
 from train.dataset import DataSplit, ScanRecord
 
 
@@ -21,14 +22,25 @@ class SplitArrays:
 
 
 def load_arrays(
-    records: list[ScanRecord], data_root: Path, config: PreprocessConfig, description: str = "preprocessing"
+    records: list[ScanRecord],
+    data_root: Path,
+    config: PreprocessConfig,
+    description: str = "preprocessing",
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> SplitArrays:
+    """Preprocessed images of ``records``; ``transform`` (a BGR scan -> BGR scan, e.g. a re-layout
+    of train.relayout) is applied to each decoded scan first."""
     size = config.input_size
     images = np.empty((len(records), size, size), dtype=np.uint8)
     with Progress(transient=True) as progress:
         task = progress.add_task(description, total=len(records))
         for i, record in enumerate(records):
-            images[i] = preprocess(Path(data_root) / record.path, config).image
+            path = Path(data_root) / record.path
+            source = path if transform is None else transform(decode_image(path))
+            try:
+                images[i] = preprocess(source, config).image
+            except ValueError as exc:  # edge.leads.LayoutError: name the scan
+                raise ValueError(f"{record.path}: {exc}") from exc
             progress.advance(task)
     labels = np.array([LABEL_KEYS.index(r.label) for r in records], dtype=np.int64)
     return SplitArrays(images, labels, [r.path for r in records])

@@ -26,6 +26,17 @@ console = Console(highlight=False, soft_wrap=True)
 
 DataOption = Annotated[Path, typer.Option("--data", "-d", help="Data folder: one sub-folder per class.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the split and of training.")]
+GroupByOption = Annotated[
+    str,
+    typer.Option(
+        "--group-by",
+        help="What a new split keeps on one side: image (identical files), patient (also the header's patient ID) "
+        "or day (identical files or the footer's acquisition date).",
+    ),
+]
+FoldOption = Annotated[
+    int, typer.Option("--fold", min=0, help="Which grouped fold of a new split is the test set (0-6 at 15%).")
+]
 
 
 @app.callback()
@@ -33,14 +44,21 @@ def main() -> None:
     """ecg-train (needs the `train` extra: TensorFlow or another Keras backend)."""
 
 
-def _make_or_load_split(data: Path, split_file: Path, seed: int):
-    from train.dataset import DataSplit, make_split, scan_folder
+def _make_or_load_split(data: Path, split_file: Path, seed: int, group_by: str = "image", fold: int = 0):
+    from train.dataset import GROUP_BY, DataSplit, make_split, scan_folder
 
     if split_file.is_file():
         console.print(f"using split {split_file}")
         return DataSplit.load(split_file)
+    if group_by not in GROUP_BY:
+        console.print(f"[red]error:[/red] --group-by must be one of {', '.join(GROUP_BY)} (got {group_by!r})")
+        raise typer.Exit(2)
     console.print(f"scanning {data} ...")
-    split = make_split(scan_folder(data), data, seed=seed)
+    try:
+        split = make_split(scan_folder(data), data, seed=seed, group_by=group_by, fold=fold)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     split.save(split_file)
     console.print(f"wrote {split_file}: {split.summary()}")
     return split
@@ -51,12 +69,21 @@ def split(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Split file to write (JSON).")],
     seed: SeedOption = 42,
+    group_by: GroupByOption = "image",
+    fold: FoldOption = 0,
 ) -> None:
-    """Group identical files and write a stratified train/val/test split."""
+    """Group identical files (and optionally patient or day) and write a stratified train/val/test split."""
     if out.exists():
         console.print(f"[red]error:[/red] {out} exists; delete it first to make a new split")
         raise typer.Exit(2)
-    _make_or_load_split(data, out, seed)
+    _make_or_load_split(data, out, seed, group_by, fold)
+
+
+class View(str, Enum):
+    # Mirrors edge.preprocess.VIEWS (a test keeps them equal).
+    page = "page"
+    leads = "leads"
+    traces = "traces"
 
 
 class ModelName(str, Enum):
@@ -81,6 +108,13 @@ def fit(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
     image_size: Annotated[int, typer.Option("--image-size", min=32)] = PreprocessConfig.input_size,
+    view: Annotated[
+        View,
+        typer.Option(
+            help="What the model sees: page (the grid area, as the paper), leads (the 12 lead panels found "
+            "whatever the layout, in canonical order) or traces (those panels as redrawn binary traces)."
+        ),
+    ] = View.page,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience on validation loss.")] = 5,
     repeats: Annotated[
         int,
@@ -112,6 +146,8 @@ def fit(
         Path | None,
         typer.Option(help="With --protocol paper: the manifest of the original files. Default: DATA/../manifest.csv."),
     ] = None,
+    group_by: GroupByOption = "image",
+    fold: FoldOption = 0,
     seed: SeedOption = 42,
 ) -> None:
     """Train networks with online augmentation and class weighting; save model, history, metrics."""
@@ -129,7 +165,7 @@ def fit(
         raise typer.Exit(2)
     names = [m.value for m in ModelName if m is not ModelName.all] if model is ModelName.all else [model.value]
     out.mkdir(parents=True, exist_ok=True)
-    config = replace(PreprocessConfig(), input_size=image_size)
+    config = replace(PreprocessConfig(), input_size=image_size, view=view.value)
     common = dict(
         epochs=epochs,
         batch_size=batch_size,
@@ -142,13 +178,13 @@ def fit(
         _fit_paper_protocol(names, data, manifest or data.parent / "manifest.csv", out, config, common)
         return
     split_path = split_file or out / "split.json"
-    data_split = _make_or_load_split(data, split_path, seed)
+    data_split = _make_or_load_split(data, split_path, seed, group_by, fold)
     train_arr, val_arr, test_arr = (load_split_arrays(data_split, s, data, config) for s in ("train", "val", "test"))
     for name in names:
         model_weights = weights if name in ("mobilenet_v2", "resnet50") else "none"
         console.print(
             f"training {name} (weights: {model_weights}): {len(train_arr.labels)} train / {len(val_arr.labels)} val"
-            f" / {len(test_arr.labels)} test distinct images at {image_size}x{image_size}"
+            f" / {len(test_arr.labels)} test distinct images, view {view.value} at {image_size}x{image_size}"
         )
         settings = FitSettings(model=name, repeats=repeats, weights=model_weights, **common)
         try:
@@ -223,7 +259,8 @@ def _print_report(report) -> None:
 
     m, ci = report.metrics, report.ci
     console.print(
-        f"{report.model} on {report.split} ({m.n_images} distinct images, {report.measured_with}): "
+        f"{report.model} on {report.split}{f', layout {report.layout}' if report.layout else ''} "
+        f"({m.n_images} distinct images, {report.measured_with}): "
         f"accuracy {m.accuracy:.3f} [{ci.accuracy.low:.3f}, {ci.accuracy.high:.3f}], "
         f"balanced accuracy {m.balanced_accuracy:.3f}, "
         f"macro-F1 {m.macro_f1:.3f} [{ci.macro_f1.low:.3f}, {ci.macro_f1.high:.3f}] (bootstrap 95% CI)"
@@ -256,6 +293,14 @@ def evaluate(
     cv: Annotated[
         int, typer.Option("--cv", min=0, help="Retrain with K-fold stratified group cross-validation (0: off).")
     ] = 0,
+    layout: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--layout",
+            help="Re-lay out every scan first (train.relayout): 3x4, 3x4-nogrid, 6x2-rhythm, 6x2-rhythm-nogrid, "
+            "6x2-text, 6x2-nogrid, or `all`. Repeatable; each gives its own report.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the report as JSON.")] = None,
 ) -> None:
     """Metrics with bootstrap 95% confidence intervals, per-class figures and the confusion matrix."""
@@ -267,6 +312,16 @@ def evaluate(
         raise typer.Exit(2)
     if not data.is_dir():
         console.print(f"[red]error:[/red] data folder not found: {data}")
+        raise typer.Exit(2)
+    from train.relayout import LAYOUTS
+
+    layouts = list(LAYOUTS) if layout and "all" in layout else list(layout or [])
+    unknown = [name for name in layouts if name not in LAYOUTS]
+    if unknown:
+        console.print(f"[red]error:[/red] unknown --layout {unknown[0]!r}: one of {', '.join(LAYOUTS)} or all")
+        raise typer.Exit(2)
+    if layouts and cv:
+        console.print("[red]error:[/red] --layout and --cv do not combine")
         raise typer.Exit(2)
     try:
         predictor = Predictor(model)
@@ -289,13 +344,26 @@ def evaluate(
 
                 out.write_text(json.dumps({**asdict(report), "summary": report.summary}, indent=2) + "\n")
             return
-        report = run_evaluation(predictor, data, split, split_file or predictor.split_file())
+        if layouts:
+            reports = [
+                run_evaluation(predictor, data, split, split_file or predictor.split_file(), LAYOUTS[name])
+                for name in layouts
+            ]
+        else:
+            reports = [run_evaluation(predictor, data, split, split_file or predictor.split_file())]
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    _print_report(report)
+    for report in reports:
+        _print_report(report)
     if out:
-        out.write_text(report.to_json())
+        import json
+        from dataclasses import asdict
+
+        if layouts:
+            out.write_text(json.dumps([asdict(r) for r in reports], indent=2) + "\n")
+        else:
+            out.write_text(reports[0].to_json())
 
 
 if __name__ == "__main__":

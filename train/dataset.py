@@ -20,14 +20,16 @@ from edge.labels import LABEL_KEYS, label_for_folder
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLITS = ("train", "val", "test")
+GROUP_BY = ("image", "patient", "day")
 
 
 @dataclass(frozen=True)
 class ScanRecord:
     path: str  # relative to the data root, POSIX separators
     label: str  # label key
-    sha256: str  # of the file's bytes; also the group id
+    sha256: str  # of the file's bytes
     split: str = ""
+    group: str = ""  # what a split keeps on one side: sha256, or a patient/day key (see make_split)
 
 
 @dataclass(frozen=True)
@@ -112,32 +114,91 @@ def _labels_by_group(records: list[ScanRecord]) -> dict[str, set[str]]:
     return groups
 
 
-def _one_grouped_fold(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a stratified group fold holding about ``fraction`` of the data."""
-    n_splits = max(2, round(1.0 / fraction))
+def folds_for(fraction: float) -> int:
+    """How many stratified group folds hold about ``fraction`` of the data each."""
+    return max(2, round(1.0 / fraction))
+
+
+def _one_grouped_fold(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int, fold: int = 0) -> np.ndarray:
+    """Boolean mask of the ``fold``-th stratified group fold, holding about ``fraction`` of the data."""
+    n_splits = folds_for(fraction)
+    if not 0 <= fold < n_splits:
+        raise ValueError(f"fold {fold} out of range: a {fraction:.0%} test share gives folds 0-{n_splits - 1}")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, held = next(splitter.split(np.zeros(len(labels)), labels, groups))
+    _, held = list(splitter.split(np.zeros(len(labels)), labels, groups))[fold]
     mask = np.zeros(len(labels), dtype=bool)
     mask[held] = True
     return mask
 
 
+def split_groups(records: list[ScanRecord], data_root: Path, group_by: str) -> np.ndarray:
+    """Group key of each record. ``image``: identical bytes. ``patient``: also the same patient ID
+    read from the header (linked transitively). ``day``: identical bytes or the same acquisition
+    date read from the footer, so that a test set holds other days than training, as a clinic's
+    next scans do. IDs are not linked in ``day``: 85 IDs recur, some across days, and linking them
+    joins 336 of the 491 images into one group, which no split can hold out."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"unknown grouping {group_by!r}: one of {', '.join(GROUP_BY)}")
+    keys = [[f"sha:{r.sha256}"] for r in records]
+    if group_by != "image":
+        import cv2
+
+        from train.header import read_fields
+
+        grays = []
+        for r in records:
+            gray = cv2.imread(str(Path(data_root) / r.path), cv2.IMREAD_REDUCED_GRAYSCALE_2)
+            grays.append(gray if gray is not None else np.full((8, 8), 255, np.uint8))
+        for key, fields in zip(keys, read_fields(grays)):
+            if group_by == "patient" and fields.patient:
+                key.append(f"id:{fields.patient}")
+            if group_by == "day" and fields.day:
+                key.append(f"day:{fields.day}")
+    parent: dict[str, str] = {}
+
+    def root(k: str) -> str:
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for key in keys:
+        for other in key[1:]:
+            parent[root(other)] = root(key[0])
+    return np.array([root(key[0]) for key in keys])
+
+
 def make_split(
-    records: list[ScanRecord], data_root: Path, seed: int = 42, val_fraction: float = 0.15, test_fraction: float = 0.15
+    records: list[ScanRecord],
+    data_root: Path,
+    seed: int = 42,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    group_by: str = "image",
+    fold: int = 0,
 ) -> DataSplit:
-    """Stratified split by duplicate group into train/val/test (about 70/15/15)."""
+    """Stratified grouped split into train/val/test (about 70/15/15); see split_groups. ``fold``
+    picks which of the folds_for(test_fraction) group folds is the test set: folds 0..K-1 hold
+    every group out once (with few large groups, such as days, sklearn's shuffle barely changes a
+    split with the seed, so repeated splits are made by fold rather than by seed)."""
     labels = np.array([r.label for r in records])
-    groups = np.array([r.sha256 for r in records])
-    test = _one_grouped_fold(labels, groups, test_fraction, seed)
+    groups = split_groups(records, data_root, group_by)
+    test = _one_grouped_fold(labels, groups, test_fraction, seed, fold)
     rest = np.flatnonzero(~test)
     val_in_rest = _one_grouped_fold(labels[rest], groups[rest], val_fraction / (1.0 - test_fraction), seed + 1)
     split = np.full(len(records), "train", dtype=object)
     split[test] = "test"
     split[rest[val_in_rest]] = "val"
-    assigned = tuple(ScanRecord(r.path, r.label, r.sha256, str(s)) for r, s in zip(records, split))
+    assigned = tuple(ScanRecord(r.path, r.label, r.sha256, str(s), str(g)) for r, s, g in zip(records, split, groups))
+    what = {
+        "image": "files with identical bytes",
+        "patient": "files with identical bytes or the same patient ID in the header",
+        "day": "files with identical bytes, the same patient ID or the same acquisition date",
+    }[group_by]
     description = (
-        f"stratified group split (sklearn StratifiedGroupKFold, seed {seed}): files with identical bytes "
-        f"form one group and never cross splits; about {1 - val_fraction - test_fraction:.0%}/"
+        f"stratified group split (sklearn StratifiedGroupKFold, seed {seed}, test fold {fold}, grouped by "
+        f"{group_by}): {what} form one group ({len(set(groups))} groups) and never cross splits; "
+        f"about {1 - val_fraction - test_fraction:.0%}/"
         f"{val_fraction:.0%}/{test_fraction:.0%} train/val/test; one file per group is used"
     )
     return DataSplit(str(Path(data_root).resolve()), seed, description, assigned)

@@ -15,6 +15,7 @@ from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays, load_arrays
 from train.dataset import DataSplit, distinct_records, scan_folder
 from train.metrics import BootstrapCI, bootstrap_ci, compute_metrics
+from train.relayout import Layout
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class EvaluationReport:
     measured_with: str
     metrics: EvaluationMetrics
     ci: BootstrapCI
+    layout: str = ""  # the train.relayout layout every scan was re-laid out in; "" for as scanned
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -72,7 +74,9 @@ class Predictor:
         return predict_probabilities(self._model, SplitArrays(images, np.zeros(len(images), int), []))
 
 
-def evaluate(predictor: Predictor, data: Path, split: str, split_file: Path | None) -> EvaluationReport:
+def evaluate(
+    predictor: Predictor, data: Path, split: str, split_file: Path | None, layout: Layout | None = None
+) -> EvaluationReport:
     if split == "all":
         records = distinct_records(scan_folder(data))
     else:
@@ -84,7 +88,13 @@ def evaluate(predictor: Predictor, data: Path, split: str, split_file: Path | No
             raise FileNotFoundError(
                 f"{len(missing)} file(s) of the {split} split are not under {data}, e.g. {missing[0]}"
             )
-    arrays = load_arrays(records, data, predictor.config, f"preprocessing {split}")
+    arrays = load_arrays(
+        records,
+        data,
+        predictor.config,
+        f"preprocessing {split}" + (f" as {layout.name}" if layout else ""),
+        layout.make if layout else None,
+    )
     predictions = np.argmax(predictor.probabilities(arrays.images), axis=1)
     return EvaluationReport(
         model=str(predictor.path),
@@ -93,6 +103,7 @@ def evaluate(predictor: Predictor, data: Path, split: str, split_file: Path | No
         measured_with=predictor.measured_with,
         metrics=compute_metrics(arrays.labels, predictions),
         ci=bootstrap_ci(arrays.labels, predictions),
+        layout=layout.name if layout else "",
     )
 
 

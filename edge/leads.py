@@ -1,0 +1,217 @@
+"""Find the 12 lead panels of a printed ECG whatever its layout, and lay them out one fixed way.
+
+A whole-page model sees the header, the footer and the layout, none of which is ECG evidence, and
+it has never seen a layout it was not trained on. Here the page is reduced to the traces:
+
+1. ink = pixels clearly darker than the paper around them (the red/pink grid is pale in the red
+   channel, so grid and no-grid pages give the same ink);
+2. trace strokes = ink components that run a long way across the page and swing up and down (text
+   is short strokes, ruled lines are flat);
+3. the strokes are grouped into rows by their baseline. 3-5 rows: 3x4 (three lead rows, then
+   rhythm strips). 6 or more rows: 6x2 (six lead rows, then a rhythm strip). Standard printouts
+   show 10 s across a row, so a 3x4 column holds 2.5 s of a lead and a 6x2 column 5 s;
+4. each lead gets a 2.5 s window from the start of its column, of one height relative to that
+   width (the same millimetres at 25 mm/s and 10 mm/mV), and the 12 windows are tiled in the
+   canonical order I II III / aVR aVL aVF / V1 V2 V3 / V4 V5 V6.
+
+Leads are column-major in both standard layouts: 3x4 columns are (I II III) (aVR aVL aVF)
+(V1 V2 V3) (V4 V5 V6); 6x2 columns are (I II III aVR aVL aVF) (V1 ... V6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+# The canonical tiling: 4 rows of 3 leads (LEAD_NAMES in reading order), nearly square for
+# 2.5 s panels, so the model input stays square.
+MOSAIC_ROWS, MOSAIC_COLS = 4, 3
+SECONDS_PER_ROW = 10.0
+PANEL_SECONDS = 2.5
+
+
+class LayoutError(ValueError):
+    """The 12 lead rows of an ECG printout could not be found."""
+
+
+@dataclass(frozen=True)
+class LeadConfig:
+    ink_window: int = 31  # neighbourhood (px at work size) ink must be darker than...
+    ink_contrast: int = 25  # ...by this many grey levels
+    min_stroke_width: float = 0.08  # of the page width
+    min_stroke_height: float = 0.012  # of the page height
+    max_stroke_fill: float = 0.35  # share of its bounding box a trace fills
+    # Vertical lines longer than this (of the page height) are lead-switch markers or frames, not
+    # waves: removed before strokes are found, since a marker joins the rows it crosses.
+    max_wave_height: float = 0.2
+    row_merge: float = 0.035  # strokes whose baselines are closer than this (of page height) share a row
+    panel_height: float = 0.6  # panel height as a share of the 2.5 s panel width (~37 mm at 25 mm/s)
+    above_baseline: float = 0.55  # share of the panel above the baseline (R waves point up)
+
+
+@dataclass(frozen=True)
+class PanelBox:
+    lead: str
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+@dataclass(frozen=True)
+class LeadLayout:
+    name: str  # "3x4" or "6x2"
+    lead_rows: int  # 3 or 6
+    rhythm_rows: int  # rows below the lead rows (rhythm strips)
+    panels: tuple[PanelBox, ...]  # in LEAD_NAMES order, in work-size pixels (may extend past the page)
+    scale: float  # work-size pixels per source pixel
+
+    @property
+    def description(self) -> str:
+        rhythm = f" + {self.rhythm_rows} rhythm" if self.rhythm_rows else ""
+        return f"{self.name}{rhythm}"
+
+
+def ink_mask(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
+    """1 where a pixel is clearly darker than its neighbourhood (shadows and tinted paper move the
+    neighbourhood too, so they do not become ink)."""
+    return cv2.adaptiveThreshold(
+        gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, config.ink_window, config.ink_contrast
+    )
+
+
+def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
+    """1 on vertical lines taller than any wave: lead-switch markers and frames. Some layouts print
+    them and others do not, and a marker joins the rows it crosses, so they are removed."""
+    length = max(3, int(config.max_wave_height * ink.shape[0]))
+    markers = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    return cv2.dilate(markers, np.ones((1, 3), np.uint8))
+
+
+@dataclass(frozen=True)
+class _Stroke:
+    x0: int
+    x1: int
+    baseline: float
+
+
+def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
+    height, width = ink.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    found = []
+    for i in range(1, count):
+        x, y, w, h, area = stats[i]
+        if w < config.min_stroke_width * width or h < config.min_stroke_height * height:
+            continue
+        if area > config.max_stroke_fill * w * h:
+            continue
+        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+        # The baseline is where the trace spends most of its time: the most frequent row.
+        baseline = y + float(np.bincount(ys).argmax())
+        # Traces are present at almost every column they span; a line of words is not.
+        if np.unique(xs).size < 0.7 * w:
+            continue
+        found.append(_Stroke(int(x), int(x + w), baseline))
+    return found
+
+
+def _rows(strokes: list[_Stroke], height: int, config: LeadConfig) -> list[list[_Stroke]]:
+    rows: list[list[_Stroke]] = []
+    for stroke in sorted(strokes, key=lambda s: s.baseline):
+        if rows and stroke.baseline - np.mean([s.baseline for s in rows[-1]]) < config.row_merge * height:
+            rows[-1].append(stroke)
+        else:
+            rows.append([stroke])
+    return rows
+
+
+def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadConfig()) -> LeadLayout:
+    """Lead panels from the ink (ink_mask without marker_mask) of a page at work size. Raises LayoutError."""
+    height, width = ink.shape
+    rows = _rows(_strokes(ink, config), height, config)
+    # Keep rows that span a good part of the page: a stray long word or a signature is not a lead row.
+    spans = [max(s.x1 for s in row) - min(s.x0 for s in row) for row in rows]
+    rows = [row for row, span in zip(rows, spans) if span >= 0.35 * width]
+    if len(rows) >= 6:
+        name, lead_rows, columns = "6x2", 6, 2
+    elif len(rows) >= 3:
+        name, lead_rows, columns = "3x4", 3, 4
+    else:
+        raise LayoutError(f"found {len(rows)} trace rows; a 12-lead printout has at least 3")
+    leads = rows[:lead_rows]
+    x0 = float(np.median([min(s.x0 for s in row) for row in leads]))
+    x1 = float(np.median([max(s.x1 for s in row) for row in leads]))
+    column_width = (x1 - x0) / columns
+    panel_width = column_width * PANEL_SECONDS / (SECONDS_PER_ROW / columns)
+    panel_height = config.panel_height * panel_width
+    per_column = 12 // columns
+    boxes = []
+    for lead in range(12):
+        column, row = divmod(lead, per_column)
+        baseline = float(np.median([s.baseline for s in leads[row]]))
+        left = x0 + column * column_width
+        top = baseline - config.above_baseline * panel_height
+        boxes.append(
+            PanelBox(
+                LEAD_NAMES[lead],
+                int(round(left)),
+                int(round(top)),
+                int(round(left + panel_width)),
+                int(round(top + panel_height)),
+            )
+        )
+    return LeadLayout(name, lead_rows, len(rows) - lead_rows, tuple(boxes), scale)
+
+
+def crop_panel(gray: np.ndarray, box: PanelBox, fill: int = 255) -> np.ndarray:
+    """The panel's pixels, padded with ``fill`` (paper) where the box runs past the page."""
+    height, width = gray.shape
+    pad = max(0, -box.x0, -box.y0, box.x1 - width, box.y1 - height)
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+    return gray[box.y0 + pad : box.y1 + pad, box.x0 + pad : box.x1 + pad]
+
+
+def mosaic_cell(size: int) -> tuple[int, int]:
+    """(height, width) of one lead in a size x size mosaic."""
+    return size // MOSAIC_ROWS, size // MOSAIC_COLS
+
+
+def tile_mosaic(cells: list[np.ndarray], size: int) -> np.ndarray:
+    """12 cells (each mosaic_cell(size)) tiled in canonical order on a white size x size image."""
+    cell_h, cell_w = mosaic_cell(size)
+    out = np.full((size, size), 255, np.uint8)
+    for lead, cell in enumerate(cells):
+        r, c = divmod(lead, MOSAIC_COLS)
+        out[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w] = cell
+    return out
+
+
+def render_trace(ink: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
+    """A binary panel redrawn at ``out_shape`` as one-pixel strokes: in each output column, a
+    vertical run from the highest to the lowest ink pixel of the source columns it covers. Stroke
+    thickness, print darkness, blur and grid all disappear; the waveform's shape stays."""
+    out_h, out_w = out_shape
+    src_h, src_w = ink.shape
+    out = np.full(out_shape, 255, np.uint8)
+    # Keep the trace, not the lead labels or stray dots: components of some size only.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    big = (stats[:, cv2.CC_STAT_WIDTH] >= 0.1 * src_w) | (stats[:, cv2.CC_STAT_HEIGHT] >= 0.3 * src_h)
+    big[0] = False
+    trace = big[labels]
+    edges = np.linspace(0, src_w, out_w + 1).astype(int)
+    present = trace.any(axis=0)
+    rows = np.arange(src_h)[:, None]
+    top = np.where(trace, rows, src_h).min(axis=0)
+    bottom = np.where(trace, rows, -1).max(axis=0)
+    for x in range(out_w):
+        a, b = edges[x], max(edges[x + 1], edges[x] + 1)
+        if not present[a:b].any():
+            continue
+        y0 = int(top[a:b].min() * out_h / src_h)
+        y1 = int(bottom[a:b].max() * out_h / src_h)
+        out[y0 : min(y1, out_h - 1) + 1, x] = 0
+    return out
