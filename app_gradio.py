@@ -146,7 +146,10 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
                 None,
                 str(pdf),
             )
-        grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
+        if result.layout:
+            grid = f"\n\nLeads read from a {result.layout} printout."
+        else:
+            grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
         if result.uncertain:
             grid += "\n\n**Uncertain: the model's confidence is below its review threshold. Refer for review.**"
         message = (

@@ -16,6 +16,7 @@ from edge.card import ModelCard, load_card, sha256_file
 from edge.gate import GateResult, check_ecg
 from edge.interpreter import pick_backend, quiet_native_stderr
 from edge.labels import LABELS, Label
+from edge.leads import LayoutError
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -70,6 +71,7 @@ class ClassificationResult:
     # Calibrated confidence below the card's threshold: "uncertain, refer for review".
     uncertain: bool = False
     gate: GateResult | None = None  # the "is this an ECG printout?" check, when it ran
+    layout: str | None = None  # the lead layout found (models that see lead panels), e.g. "6x2 + 1 rhythm"
 
     @property
     def is_ecg(self) -> bool:
@@ -161,11 +163,20 @@ class EcgClassifier:
         return preprocess(source, self.card.preprocessing)
 
     def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, float]:
-        """Decode, check that it is an ECG printout, preprocess; milliseconds spent."""
+        """Decode, check that it is an ECG printout, preprocess; milliseconds spent. A page whose
+        12 lead rows cannot be found (models that see lead panels) gets a refusing gate result,
+        and its page view as the image shown."""
         t0 = time.perf_counter()
         bgr = self.load_scan(source)
         gate = check_ecg(bgr)
-        return preprocess(bgr, self.card.preprocessing), gate, (time.perf_counter() - t0) * 1e3
+        config = self.card.preprocessing
+        try:
+            pre = preprocess(bgr, config)
+        except LayoutError as exc:
+            pre = preprocess(bgr, replace(config, view="page"))
+            if gate.is_ecg:
+                gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
+        return pre, gate, (time.perf_counter() - t0) * 1e3
 
     def load_scan(self, source) -> np.ndarray:
         """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""
@@ -196,6 +207,7 @@ class EcgClassifier:
             timings=Timings(preprocess_ms=preprocess_ms, inference_ms=inference_ms),
             uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
             gate=gate,
+            layout=pre.layout.description if pre.layout else None,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:

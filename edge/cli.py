@@ -97,7 +97,7 @@ UNCERTAIN = "uncertain: refer for review"
 def _print_error(path: Path, message: str, json_lines: bool) -> None:
     if json_lines:
         row = {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "reason": None}
-        print(json.dumps({**row, "error": message}))
+        print(json.dumps({**row, "layout": None, "error": message}))
     else:
         out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
 
@@ -110,6 +110,7 @@ def _json_row(path: Path, result) -> dict:
             "probabilities": None,
             "uncertain": None,
             "reason": result.gate.reason,
+            "layout": None,
             "error": None,
         }
     return {
@@ -118,6 +119,7 @@ def _json_row(path: Path, result) -> dict:
         "probabilities": result.probabilities,
         "uncertain": result.uncertain,
         "reason": UNCERTAIN if result.uncertain else None,
+        "layout": result.layout,
         "error": None,
     }
 
@@ -126,7 +128,10 @@ def _readable_line(path: Path, result) -> str:
     if not result.is_ecg:
         return f"{escape(str(path))}  [yellow]{escape(result.gate.reason)}[/yellow]"
     probs = "  ".join(f"{label.key} {result.probabilities[label.key]:.2f}" for label in LABELS)
-    grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
+    if result.layout:
+        grid = f"  [dim]layout {result.layout}[/dim]"
+    else:
+        grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
     return (
         f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] ({result.confidence:.0%}){doubt}  "

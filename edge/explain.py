@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from edge.classifier import EcgClassifier
+from edge.leads import MOSAIC_COLS, LeadLayout, mosaic_cell
 from edge.preprocess import PreprocessedImage
 
 
@@ -47,16 +48,41 @@ def occlusion_map(
     return OcclusionMap(heat / peak if peak > 0 else heat, label, evaluations)
 
 
+def _blend(region: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    weight = (alpha * heat)[..., None]
+    return (region * (1 - weight) + colour * weight).astype(np.uint8)
+
+
+def _overlay_panels(bgr: np.ndarray, layout: LeadLayout, heat: np.ndarray, alpha: float) -> np.ndarray:
+    """Each lead's cell of the heat map laid over that lead's panel on the page."""
+    out = bgr.copy()
+    cell_h, cell_w = mosaic_cell(heat.shape[0])
+    height, width = bgr.shape[:2]
+    for lead, box in enumerate(layout.panels):
+        r, c = divmod(lead, MOSAIC_COLS)
+        x0, y0, x1, y1 = (int(round(v / layout.scale)) for v in (box.x0, box.y0, box.x1, box.y1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        cell = cv2.resize(heat[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w], (x1 - x0, y1 - y0))
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if cx1 > cx0 and cy1 > cy0:
+            part = cell[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+            out[cy0:cy1, cx0:cx1] = _blend(out[cy0:cy1, cx0:cx1], part, alpha)
+    return out
+
+
 def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heat map laid over the region of the scan the model saw (the grid, or the whole page)."""
+    """The heat map laid over the region of the scan the model saw: the lead panels, the grid, or
+    the whole page."""
+    if pre.layout is not None:
+        return _overlay_panels(bgr, pre.layout, heat, alpha)
     out = bgr.copy()
     g = pre.grid
     y0, y1, x0, x1 = (0, bgr.shape[0], 0, bgr.shape[1]) if g is None else (g.y0, g.y1, g.x0, g.x1)
     region = out[y0:y1, x0:x1]
     resized = cv2.resize(heat, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
-    colour = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    weight = (alpha * resized)[..., None]
-    out[y0:y1, x0:x1] = (region * (1 - weight) + colour * weight).astype(np.uint8)
+    out[y0:y1, x0:x1] = _blend(region, resized, alpha)
     return out
 
 

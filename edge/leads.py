@@ -42,7 +42,9 @@ class LeadConfig:
     ink_window: int = 31  # neighbourhood (px at work size) ink must be darker than...
     ink_contrast: int = 25  # ...by this many grey levels
     min_stroke_width: float = 0.08  # of the page width
-    min_stroke_height: float = 0.012  # of the page height
+    # A trace swings at least this far (of the page height) beyond its own line thickness; a ruled
+    # line does not swing at all. Low: lead III or aVL can be nearly flat.
+    min_stroke_swing: float = 0.005
     max_stroke_fill: float = 0.35  # share of its bounding box a trace fills
     # Vertical lines longer than this (of the page height) are lead-switch markers or frames, not
     # waves: removed before strokes are found, since a marker joins the rows it crosses.
@@ -104,16 +106,19 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     found = []
     for i in range(1, count):
         x, y, w, h, area = stats[i]
-        if w < config.min_stroke_width * width or h < config.min_stroke_height * height:
+        if w < config.min_stroke_width * width or h < config.min_stroke_swing * height:
             continue
         if area > config.max_stroke_fill * w * h:
             continue
         ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+        per_column = np.bincount(xs, minlength=w)
+        # Traces are present at almost every column they span; a line of words is not.
+        if np.count_nonzero(per_column) < 0.7 * w:
+            continue
+        if h - np.median(per_column[per_column > 0]) < config.min_stroke_swing * height:
+            continue
         # The baseline is where the trace spends most of its time: the most frequent row.
         baseline = y + float(np.bincount(ys).argmax())
-        # Traces are present at almost every column they span; a line of words is not.
-        if np.unique(xs).size < 0.7 * w:
-            continue
         found.append(_Stroke(int(x), int(x + w), baseline))
     return found
 

@@ -4,7 +4,7 @@ split of the saved grouped split, or on every distinct image of any data folder 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,9 @@ class EvaluationReport:
     metrics: EvaluationMetrics
     ci: BootstrapCI
     layout: str = ""  # the train.relayout layout every scan was re-laid out in; "" for as scanned
+    paths: list[str] = field(default_factory=list)  # per image, in order: for ensembles and paired tests
+    y_true: list[int] = field(default_factory=list)
+    probabilities: list[list[float]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -95,7 +98,8 @@ def evaluate(
         f"preprocessing {split}" + (f" as {layout.name}" if layout else ""),
         layout.make if layout else None,
     )
-    predictions = np.argmax(predictor.probabilities(arrays.images), axis=1)
+    probabilities = predictor.probabilities(arrays.images)
+    predictions = np.argmax(probabilities, axis=1)
     return EvaluationReport(
         model=str(predictor.path),
         data=str(data),
@@ -104,6 +108,9 @@ def evaluate(
         metrics=compute_metrics(arrays.labels, predictions),
         ci=bootstrap_ci(arrays.labels, predictions),
         layout=layout.name if layout else "",
+        paths=arrays.paths,
+        y_true=arrays.labels.tolist(),
+        probabilities=np.round(probabilities, 5).tolist(),
     )
 
 

@@ -2,8 +2,9 @@
 this data set does not contain (6 rows x 2 columns, with or without a rhythm strip, with or
 without the grid), and re-layout augmentation.
 
-The lead panels are cut by the data set's known geometry (the grid box found by colour, 3 rows of
-4 columns of 2.5 s, then the rhythm strip), not by edge.leads, so that tests of the lead finder do
+The lead panels are cut by the data set's known geometry (columns between the lead-switch markers
+measured on its pages, rows of the grid box found by colour, then the rhythm strip), not by
+edge.leads, so that tests of the lead finder do
 not grade it against itself. A 6x2 column holds 5 s of a lead and a 3x4 panel only 2.5 s, so each
 6x2 cell shows the panel twice, at the same paper speed and gain as the original.
 """
@@ -19,6 +20,11 @@ import numpy as np
 from edge.preprocess import PreprocessConfig, locate_grid
 
 GRID_RED_THRESHOLD = 12
+# Where the 2.5 s columns of this device's 3x4 pages lie, as shares of the page width: the first
+# starts after the calibration pulse and lead name, the next ones at the lead-switch markers
+# (measured at x = 75.5, 321.5, 567.5, 813.5 of 1106 px, identical on every page checked).
+COLUMN_START = 75.5 / 1106
+COLUMN_WIDTH = 246.0 / 1106
 
 
 def remove_grid(bgr: np.ndarray) -> np.ndarray:
@@ -30,14 +36,19 @@ def remove_grid(bgr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _panels(bgr: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
-    """The 12 panels of a 3x4 scan in lead order I..V6, the rhythm strip, and the grid's width."""
+def _panels(bgr: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The 12 panels of a 3x4 scan in lead order I..V6 and the rhythm strip."""
     box = locate_grid(bgr, PreprocessConfig())
-    grid = bgr if box is None else bgr[box.y0 : box.y1, box.x0 : box.x1]
-    h, w = grid.shape[:2]
-    row_h, col_w = h // 4, w // 4
-    panels = [grid[r * row_h : (r + 1) * row_h, c * col_w : (c + 1) * col_w] for c in range(4) for r in range(3)]
-    return panels, grid[3 * row_h :], w
+    y0, y1 = (0, bgr.shape[0]) if box is None else (box.y0, box.y1)
+    row_h = (y1 - y0) // 4
+    col_w = int(round(COLUMN_WIDTH * bgr.shape[1]))
+    x0 = int(round(COLUMN_START * bgr.shape[1]))
+    panels = [
+        bgr[y0 + r * row_h : y0 + (r + 1) * row_h, x0 + c * col_w : x0 + (c + 1) * col_w]
+        for c in range(4)
+        for r in range(3)
+    ]
+    return panels, bgr[y0 + 3 * row_h : y1, x0 : x0 + 4 * col_w]
 
 
 def _header(width: int, height: int, text: str) -> np.ndarray:
@@ -50,7 +61,7 @@ def _header(width: int, height: int, text: str) -> np.ndarray:
 def relayout_6x2(bgr: np.ndarray, rhythm: bool = True, interpretation: str = "") -> np.ndarray:
     """A 3x4 scan re-arranged as 6 rows x 2 columns (I-aVF left, V1-V6 right, 5 s cells), under a
     header that may print a machine interpretation, with the original rhythm strip below or none."""
-    panels, strip, width = _panels(bgr)
+    panels, strip = _panels(bgr)
     cells = [np.hstack([p, p]) for p in panels]
     left, right = np.vstack(cells[:6]), np.vstack(cells[6:])
     body = np.hstack([left, right[: left.shape[0]]])

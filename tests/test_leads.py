@@ -1,0 +1,107 @@
+"""Lead panels found whatever the layout: the shipped 3x4 scans and synthetic 6x2 / grid-less
+re-layouts of them (train.relayout) give the same 12 leads in the same canonical order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.leads import LEAD_NAMES, LayoutError, LeadConfig
+from edge.preprocess import PreprocessConfig, decode_image, preprocess
+from tests.conftest import sample_files
+from train.relayout import LAYOUTS
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64) - a.mean()
+    b = b.astype(np.float64) - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+@pytest.fixture(scope="module")
+def scans() -> dict[str, np.ndarray]:
+    return {p.name: decode_image(p) for p in sample_files()}
+
+
+def test_every_sample_is_a_3x4_page_with_a_rhythm_strip_and_panels_in_reading_order(scans):
+    config = replace(PreprocessConfig(), view="leads", input_size=128)
+    for name, scan in scans.items():
+        layout = preprocess(scan, config).layout
+        assert (layout.name, layout.lead_rows, layout.rhythm_rows) == ("3x4", 3, 1), name
+        panels = {p.lead: p for p in layout.panels}
+        assert [p.lead for p in layout.panels] == list(LEAD_NAMES)
+        # Columns left to right: I, aVR, V1, V4; rows top to bottom: I, II, III.
+        assert panels["I"].x0 < panels["aVR"].x0 < panels["V1"].x0 < panels["V4"].x0
+        assert panels["I"].y0 < panels["II"].y0 < panels["III"].y0
+        assert panels["I"].y0 == panels["aVR"].y0 == panels["V1"].y0 == panels["V4"].y0
+
+
+@pytest.mark.parametrize("layout_name", list(LAYOUTS))
+@pytest.mark.parametrize("view", ["leads", "traces"])
+def test_other_layouts_give_the_same_leads_as_the_original(scans, layout_name, view):
+    config = replace(PreprocessConfig(), view=view, input_size=128)
+    expected = "6x2" if layout_name.startswith("6x2") else "3x4"
+    originals = {name: preprocess(scan, config).image for name, scan in scans.items()}
+    for name, scan in scans.items():
+        pre = preprocess(LAYOUTS[layout_name].make(scan), config)
+        assert pre.layout.name == expected, name
+        assert pre.layout.rhythm_rows == (0 if layout_name in ("6x2-text", "6x2-nogrid") else 1)
+        assert pre.image.shape == (128, 128)
+        same = _similarity(pre.image, originals[name])
+        others = max(_similarity(pre.image, img) for other, img in originals.items() if other != name)
+        # The re-laid-out page reads as its own scan, clearly more than as any other scan.
+        assert same > 0.7, (name, same)
+        assert same > others + 0.1, (name, same, others)
+
+
+def test_header_text_never_reaches_the_model(scans):
+    """The machine interpretation printed above the leads changes nothing in the model input."""
+    config = replace(PreprocessConfig(), view="traces", input_size=128)
+    scan = next(iter(scans.values()))
+    from train.relayout import relayout_6x2
+
+    plain = preprocess(relayout_6x2(scan, rhythm=False), config).image
+    told = preprocess(relayout_6x2(scan, rhythm=False, interpretation="ACUTE MI  STEMI"), config).image
+    assert np.array_equal(plain, told)
+
+
+def test_traces_view_is_binary_and_grid_free(scans):
+    config = replace(PreprocessConfig(), view="traces", input_size=128)
+    image = preprocess(next(iter(scans.values())), config).image
+    assert set(np.unique(image)) <= {0, 255}
+    assert 0.01 < np.mean(image == 0) < 0.2  # thin strokes on white, not a grid texture
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        np.full((786, 1106, 3), 255, np.uint8),
+        cv2.putText(np.full((786, 1106, 3), 255, np.uint8), "text only " * 6, (20, 300), 0, 1.0, (0, 0, 0), 2),
+    ],
+    ids=["blank", "text"],
+)
+def test_pages_without_lead_rows_raise_layout_error(page):
+    with pytest.raises(LayoutError, match="trace rows"):
+        preprocess(page, replace(PreprocessConfig(), view="leads", input_size=128))
+
+
+def test_page_view_is_unchanged_by_the_lead_settings(scans):
+    scan = next(iter(scans.values()))
+    base = preprocess(scan, replace(PreprocessConfig(), input_size=96))
+    other = preprocess(scan, replace(PreprocessConfig(), input_size=96, leads=LeadConfig(panel_height=0.9)))
+    assert base.layout is None and np.array_equal(base.image, other.image)
+
+
+def test_config_with_lead_settings_round_trips_and_rejects_unknown_views():
+    config = replace(PreprocessConfig(), view="traces", leads=LeadConfig(panel_height=0.7))
+    assert PreprocessConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown view"):
+        PreprocessConfig(view="panorama")
+    with pytest.raises(ValueError, match="unknown lead parameters"):
+        PreprocessConfig.from_dict({**config.to_dict(), "leads": {"panel_height": 0.7, "colour": 1}})
+    # Cards written before views existed still load, as page models.
+    old = {k: v for k, v in PreprocessConfig().to_dict().items() if k not in ("view", "leads")}
+    assert PreprocessConfig.from_dict(old).view == "page"
