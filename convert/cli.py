@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from edge.card import Agreement, ModelCard, card_path_for, sha256_file
+from edge.card import Agreement, LayoutScore, ModelCard, card_path_for, sha256_file
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
@@ -35,13 +35,25 @@ def convert(
     data: Annotated[
         Path | None, typer.Option("--data", "-d", help="Data folder, if it moved since the split was made.")
     ] = None,
+    layouts: Annotated[
+        bool,
+        typer.Option(
+            "--layouts/--no-layouts",
+            help="Also measure each variant on the test split re-laid out in every other layout (train.relayout).",
+        ),
+    ] = True,
+    protocol: Annotated[
+        Path | None,
+        typer.Option(help="benchmarks/generalization.json: copy the model's direction's protocol figures into cards."),
+    ] = None,
 ) -> None:
     """Write <model>/tflite/<model>_<variant>.tflite and its .card.json for every model in RUN_DIR."""
     from convert.tflite import VARIANTS, convert_keras_file, representative_images
-    from train.arrays import load_split_arrays
+    from train.arrays import load_arrays, load_split_arrays
     from train.calibration import calibrate
     from train.dataset import DataSplit
     from train.metrics import compute_metrics
+    from train.relayout import LAYOUTS
 
     wanted = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = [v for v in wanted if v not in VARIANTS]
@@ -62,10 +74,17 @@ def convert(
         data_root = data or Path(split.data_root)
         key = (str(split_file), config)
         if key not in prepared:
-            prepared[key] = tuple(
-                load_split_arrays(split, name, data_root, config) for name in ("train", "val", "test")
-            )
-        train, val, test = prepared[key]
+            arrays = tuple(load_split_arrays(split, name, data_root, config) for name in ("train", "val", "test"))
+            relaid = {}
+            if layouts:
+                for layout in LAYOUTS.values():
+                    if layout.name != "3x4":
+                        records = split.records_for("test")
+                        relaid[layout.name] = load_arrays(
+                            records, data_root, config, f"test split as {layout.name}", layout.make
+                        )
+            prepared[key] = (*arrays, relaid)
+        train, val, test, relaid = prepared[key]
         name = model_dir.name
         out_dir = model_dir / "tflite"
         out_dir.mkdir(exist_ok=True)
@@ -111,8 +130,23 @@ def convert(
                 same_label_share=float(np.mean(predictions == np.argmax(keras_probabilities, axis=1))),
                 max_probability_difference=float(np.abs(probabilities - keras_probabilities).max()),
             )
+            layout_scores = []
+            for layout_name, arrays in relaid.items():
+                layout_predictions = np.argmax([classifier.predict_raw(img) for img in arrays.images], axis=1)
+                layout_metrics = compute_metrics(arrays.labels, layout_predictions)
+                layout_scores.append(
+                    LayoutScore(
+                        layout_name,
+                        LAYOUTS[layout_name].description,
+                        layout_metrics.n_images,
+                        layout_metrics.accuracy,
+                        layout_metrics.macro_f1,
+                    )
+                )
             final = replace(
                 card,
+                layout_scores=layout_scores,
+                protocol=_protocol_figures(protocol, config.view) if protocol else {},
                 test_metrics=metrics,
                 agreement_with_keras=agreement,
                 calibration=calibrate(val_probabilities, val.labels, probabilities, test.labels),
@@ -124,12 +158,23 @@ def convert(
                 f"{metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f} on {metrics.n_images} images "
                 f"({classifier.interpreter_name}); same label as Keras on {agreement.same_label_share:.1%}"
             )
+            for score in layout_scores:
+                console.print(f"  {score.description}: macro-F1 {score.macro_f1:.3f}, accuracy {score.accuracy:.3f}")
             c = final.calibration
             console.print(
                 f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> "
                 f"{c.ece_test_after:.3f}; below {c.threshold:.2f} confidence 'uncertain': test coverage "
                 f"{c.test_coverage:.0%}, accuracy on the rest {c.test_accuracy_covered:.3f}"
             )
+
+
+def _protocol_figures(path: Path, view: str) -> dict:
+    """The rows of benchmarks/generalization.json for the single-model direction ``view``."""
+    data = json.loads(path.read_text())
+    rows = [r for r in data["rows"] if r["direction"] == view]
+    if not rows:
+        raise typer.BadParameter(f"{path} has no rows for direction {view!r}")
+    return {"benchmark": "benchmarks/generalization.py", "settings": data["settings"], "rows": rows}
 
 
 def _keras_probabilities(keras_path: Path, arrays) -> np.ndarray:

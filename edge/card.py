@@ -60,6 +60,17 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class LayoutScore:
+    """Metrics on the test split re-laid out in another printout layout (train.relayout)."""
+
+    layout: str
+    description: str
+    n_images: int
+    accuracy: float
+    macro_f1: float
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     architecture: str
@@ -73,6 +84,10 @@ class ModelCard:
     agreement_with_keras: Agreement | None = None
     calibration: Calibration | None = None
     measured_with: str = ""  # interpreter that produced test_metrics
+    layout_scores: list[LayoutScore] = field(default_factory=list)  # test split in other layouts
+    # The generalization protocol's figures for this model's direction (benchmarks/generalization.py):
+    # how the direction fared on splits by acquisition day, beside the plain split.
+    protocol: dict = field(default_factory=dict)
     notes: str = ""
 
     def to_dict(self) -> dict:
@@ -90,6 +105,7 @@ class ModelCard:
             data["agreement_with_keras"] = Agreement(**data["agreement_with_keras"])
         if data.get("calibration") is not None:
             data["calibration"] = Calibration(**data["calibration"])
+        data["layout_scores"] = [LayoutScore(**score) for score in data.get("layout_scores", [])]
         card = cls(**data)
         if tuple(card.labels) != LABEL_KEYS:
             raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")

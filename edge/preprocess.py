@@ -295,8 +295,19 @@ def preprocess(source: str | os.PathLike | bytes | np.ndarray, config: Preproces
 
 
 def load_scan(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size``."""
-    return source if isinstance(source, np.ndarray) else decode_image(source, min_side=config.work_size)
+    """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size``.
+
+    Decoded pages longer than 4 x ``work_size`` are shrunk at once: everything after works at
+    ``work_size``, and full-size int16 copies of a 100 MP page (the grid search makes them) took
+    1.3 GB (benchmarks/memory.py)."""
+    if isinstance(source, np.ndarray):
+        return source
+    image = decode_image(source, min_side=config.work_size)
+    cap = 4 * config.work_size
+    if max(image.shape[:2]) > cap:
+        scale = cap / max(image.shape[:2])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return image
 
 
 def iter_input_files(paths: list[Path]) -> list[Path]:

@@ -208,3 +208,27 @@ def test_small_scans_are_enlarged_to_the_working_scale(factor):
     assert _similar(a, b)[1] > 0.85
     # Trace pixels survive: the darkest 2% of the small scan's input is as dark as the full one's.
     assert np.percentile(b, 2) < np.percentile(a, 2) + 40
+
+
+@pytest.mark.parametrize("kind", ["cmyk-jpeg", "palette-png", "animated-gif"])
+def test_pillow_written_formats_decode_to_the_same_page(kind):
+    """CMYK JPEGs (print workflows), palette PNGs and animated GIFs (the first frame is read) give
+    the same page as the original scan."""
+    import io
+
+    from PIL import Image
+
+    original = Image.open(SAMPLES / "mi" / "MI(15).jpg")
+    buffer = io.BytesIO()
+    if kind == "cmyk-jpeg":
+        original.convert("CMYK").save(buffer, "JPEG", quality=95)
+    elif kind == "palette-png":
+        original.convert("P").save(buffer, "PNG")
+    else:
+        frames = [original.convert("P"), original.rotate(90).convert("P")]
+        frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    decoded = decode_image(buffer.getvalue())
+    reference = decode_image(SAMPLES / "mi" / "MI(15).jpg")
+    assert decoded.shape == reference.shape and decoded.dtype == np.uint8
+    # Colours survive conversion (a CMYK file read as inverted or a later GIF frame would not).
+    assert np.abs(decoded.astype(int) - reference.astype(int)).mean() < 12
