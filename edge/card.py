@@ -57,6 +57,8 @@ class Calibration:
     ece_test_after: float
     test_coverage: float  # share of test images above the threshold
     test_accuracy_covered: float  # accuracy on those
+    # Coverage against accuracy on the test split: [threshold, share kept, accuracy on it] rows.
+    test_coverage_curve: list[list[float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

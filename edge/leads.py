@@ -50,6 +50,13 @@ class LeadConfig:
     # waves: removed before strokes are found, since a marker joins the rows it crosses.
     max_wave_height: float = 0.2
     row_merge: float = 0.035  # strokes whose baselines are closer than this (of page height) share a row
+    # Photos at a slant are levelled first (edge.deskew) when off by more than deskew_min_degrees
+    # and at most deskew_max_degrees (0 turns levelling off).
+    deskew_max_degrees: float = 10.0
+    deskew_min_degrees: float = 0.5
+    # Ink inside large dark areas (the black margins of a photo or a warped scan) is not a trace:
+    # around a trace the neighbourhood stays paper-bright.
+    min_paper_level: int = 60
     panel_height: float = 0.6  # panel height as a share of the 2.5 s panel width (~37 mm at 25 mm/s)
     above_baseline: float = 0.55  # share of the panel above the baseline (R waves point up)
 
@@ -80,9 +87,12 @@ class LeadLayout:
 def ink_mask(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
     """1 where a pixel is clearly darker than its neighbourhood (shadows and tinted paper move the
     neighbourhood too, so they do not become ink)."""
-    return cv2.adaptiveThreshold(
+    ink = cv2.adaptiveThreshold(
         gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, config.ink_window, config.ink_contrast
     )
+    dark = cv2.blur(gray, (config.ink_window, config.ink_window)) < config.min_paper_level
+    ink[dark] = 0
+    return ink
 
 
 def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
@@ -124,12 +134,22 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
 
 
 def _rows(strokes: list[_Stroke], height: int, config: LeadConfig) -> list[list[_Stroke]]:
+    """Strokes side by side with near baselines form a row. A row broken into pieces (markers
+    removed, a faint stretch) may slant on a photo, hence a tolerance; pieces that overlap one
+    another horizontally are different rows however close."""
     rows: list[list[_Stroke]] = []
     for stroke in sorted(strokes, key=lambda s: s.baseline):
-        if rows and stroke.baseline - np.mean([s.baseline for s in rows[-1]]) < config.row_merge * height:
-            rows[-1].append(stroke)
-        else:
+        best, best_gap = None, config.row_merge * height
+        for row in rows:
+            gap = abs(stroke.baseline - float(np.mean([s.baseline for s in row])))
+            overlaps = any(min(s.x1, stroke.x1) - max(s.x0, stroke.x0) > 0.2 * (stroke.x1 - stroke.x0) for s in row)
+            if gap < best_gap and not overlaps:
+                best, best_gap = row, gap
+        if best is None:
             rows.append([stroke])
+        else:
+            best.append(stroke)
+    rows.sort(key=lambda row: float(np.mean([s.baseline for s in row])))
     return rows
 
 

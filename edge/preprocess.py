@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.deskew import level
 from edge.leads import (
     LeadConfig,
     LeadLayout,
@@ -270,6 +271,9 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
     if config.view != "page":
         gray, scale = _to_work_scale(np.ascontiguousarray(bgr[..., 2]), config)
         ink = ink_mask(gray, config.leads)
+        gray, angle = level(gray, ink, config.leads.deskew_max_degrees, config.leads.deskew_min_degrees)
+        if angle:
+            ink = ink_mask(gray, config.leads)
         markers = marker_mask(ink, config.leads)
         ink &= ~markers
         layout = find_leads(ink, scale, config.leads)

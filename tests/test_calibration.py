@@ -46,3 +46,14 @@ def test_calibrate_reports_coverage_and_accuracy_on_test():
     assert c.ece_test_after < c.ece_test_before
     assert 0 < c.test_coverage < 1
     assert c.test_accuracy_covered > (test.argmax(1) == test_labels).mean()
+
+
+def test_coverage_curve_trades_coverage_for_accuracy():
+    val, val_labels = _synthetic(2000, seed=1)
+    test, test_labels = _synthetic(2000, seed=2)
+    curve = calibrate(val, val_labels, test, test_labels).test_coverage_curve
+    thresholds, coverage, accuracy = zip(*curve)
+    assert list(thresholds) == sorted(thresholds)
+    assert all(a >= b for a, b in zip(coverage, coverage[1:]))  # a higher bar keeps fewer images
+    kept = [a for a in accuracy if a is not None]
+    assert kept[-1] > kept[0]  # ...and those it keeps are more often right

@@ -105,3 +105,32 @@ def test_config_with_lead_settings_round_trips_and_rejects_unknown_views():
     # Cards written before views existed still load, as page models.
     old = {k: v for k, v in PreprocessConfig().to_dict().items() if k not in ("view", "leads")}
     assert PreprocessConfig.from_dict(old).view == "page"
+
+
+@pytest.mark.parametrize("degrees", [-7.0, 4.0])
+def test_a_slanted_photo_is_levelled_before_its_leads_are_read(scans, degrees):
+    config = replace(PreprocessConfig(), view="traces", input_size=128)
+    name, scan = next(iter(scans.items()))
+    h, w = scan.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    slanted = cv2.warpAffine(scan, matrix, (w, h), borderValue=(255, 255, 255))
+    pre = preprocess(slanted, config)
+    assert (pre.layout.name, pre.layout.lead_rows) == ("3x4", 3)
+    straight = preprocess(scan, config).image
+    levelled = _similarity(pre.image, straight)
+    unlevelled = replace(config, leads=replace(config.leads, deskew_max_degrees=0.0))
+    try:
+        without = _similarity(preprocess(slanted, unlevelled).image, straight)
+    except LayoutError:
+        without = 0.0
+    assert levelled > 0.6 and levelled > without + 0.1, (levelled, without)
+
+
+def test_level_pages_are_not_resampled(scans):
+    """A straight scan gives bit for bit the input it gave before levelling existed."""
+    from edge.deskew import level
+    from edge.leads import ink_mask
+
+    gray = np.ascontiguousarray(next(iter(scans.values()))[..., 2])
+    out, angle = level(gray, ink_mask(gray), 10.0, 0.5)
+    assert angle == 0.0 and out is gray

@@ -51,6 +51,19 @@ def coverage_and_accuracy(probs: np.ndarray, labels: np.ndarray, threshold: floa
     return float(kept.mean()), accuracy
 
 
+CURVE_THRESHOLDS = (0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def coverage_curve(probs: np.ndarray, labels: np.ndarray) -> list[list[float]]:
+    """[threshold, coverage, accuracy on the kept images] at CURVE_THRESHOLDS (accuracy is NaN,
+    written null, where nothing is kept)."""
+    rows = []
+    for t in CURVE_THRESHOLDS:
+        coverage, accuracy = coverage_and_accuracy(probs, labels, t)
+        rows.append([t, coverage, None if np.isnan(accuracy) else accuracy])
+    return rows
+
+
 def calibrate(
     val_probs: np.ndarray,
     val_labels: np.ndarray,
@@ -73,4 +86,5 @@ def calibrate(
         ece_test_after=expected_calibration_error(test_cal, test_labels),
         test_coverage=coverage,
         test_accuracy_covered=accuracy,
+        test_coverage_curve=coverage_curve(test_cal, test_labels),
     )
