@@ -98,20 +98,28 @@ def table(rows: list[dict]) -> list[str]:
     """Mean macro-F1 (SD over day folds) per direction: plain split, day folds, other layouts."""
     directions = list(dict.fromkeys(r["direction"] for r in rows))
     other = [name for name in LAYOUTS if name != "3x4"]
-    head = "| direction | plain split, 3x4 | day folds, 3x4 | day folds, other layouts (mean of 5) | worst layout |"
-    lines = [head, "|---|---|---|---|---|"]
+    head = (
+        "| direction | plain split, 3x4 | plain split, other layouts (mean of 5) | day folds, 3x4 "
+        "| day folds, other layouts (mean of 5) | day folds, worst layout |"
+    )
+    lines = [head, "|---|---|---|---|---|---|"]
     for direction in directions:
         plain = [r for r in rows if r["direction"] == direction and r["split"].startswith("image")]
         days = [r for r in rows if r["direction"] == direction and r["split"].startswith("day")]
+        plain_cells = (
+            f"{plain[0]['macro_f1']['3x4']:.3f} | {np.mean([plain[0]['macro_f1'][n] for n in other]):.3f}"
+            if plain
+            else "- | -"
+        )
         if not days:
+            lines.append(f"| {direction} | {plain_cells} | - | - | - |")
             continue
         own = [r["macro_f1"]["3x4"] for r in days]
         others = [np.mean([r["macro_f1"][name] for name in other]) for r in days]
         per_layout = {name: np.mean([r["macro_f1"][name] for r in days]) for name in other}
         worst = min(per_layout, key=per_layout.get)
-        lines.append(f"| {direction} | {plain[0]['macro_f1']['3x4']:.3f} | " if plain else f"| {direction} | - | ")
-        lines[-1] += (
-            f"{np.mean(own):.3f} +/- {np.std(own):.3f} ({len(days)} folds) | "
+        lines.append(
+            f"| {direction} | {plain_cells} | {np.mean(own):.3f} +/- {np.std(own):.3f} ({len(days)} folds) | "
             f"{np.mean(others):.3f} +/- {np.std(others):.3f} | {worst} {per_layout[worst]:.3f} |"
         )
     return lines
@@ -139,6 +147,13 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="models already trained on the plain split (RUN/<model>/model.keras): evaluated in every layout",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "generalization")
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
@@ -150,6 +165,14 @@ def main() -> int:
     ensembles = [tuple(c) for c in itertools.combinations([v for v in args.views if v != "page"], 2)]
     ensembles += [tuple(args.views)] if len(args.views) > 2 else []
     rows = collect(results, args.views, ensembles)
+    for model in args.also:
+        layouts = model.parent / "layouts.json"
+        if not layouts.is_file():
+            _run([sys.executable, "-m", "train.cli", "evaluate", str(model), "-d", str(args.data), "--layout", "all",
+                  "-o", str(layouts)], args.runs / "log.txt")  # fmt: skip
+        run = json.loads((model.parent / "run.json").read_text())
+        direction = f"page, {run['settings']['model']} ({model.parent.parent.name}: {run['settings']['epochs']} epochs)"
+        rows += collect({("image-fold0", direction): layouts}, [direction], [])
     settings = (
         f"Custom CNN, {args.image_size} px, {args.epochs} epochs x {args.repeats} augmented passes, seed {args.seed}, "
         "trained from scratch on this machine's CPU"

@@ -56,3 +56,26 @@ def test_readme_shows_the_latest_benchmark_tables_as_written():
         assert table_rows, name
         for line in table_rows:
             assert line in readme, f"README is out of date with benchmarks/{name}.md: {line[:80]}"
+
+
+def test_generalization_ensembles_average_probabilities_of_models_on_the_same_split(tmp_path):
+    import json
+
+    bench = _load("generalization")
+    layouts = list(bench.LAYOUTS)
+    y_true = [0, 1, 2, 3]
+    # Model a is right on images 0-1 only, model b on 2-3 only, each sure where right and unsure
+    # elsewhere: their average is right on all four.
+    sure = {0: [0.9, 0.1, 0, 0], 1: [0.1, 0.9, 0, 0], 2: [0, 0, 0.9, 0.1], 3: [0, 0, 0.1, 0.9]}
+    unsure = [0.3, 0.3, 0.2, 0.2]
+    a = [sure[i] if i < 2 else unsure for i in range(4)]
+    b = [sure[i] if i >= 2 else [0.2, 0.2, 0.3, 0.3] for i in range(4)]
+    files = {}
+    for name, probs in (("a", a), ("b", b)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps([{"layout": n, "y_true": y_true, "probabilities": probs} for n in layouts]))
+        files[("day-fold0", name)] = path
+    rows = {r["direction"]: r for r in bench.collect(files, ["a", "b"], [("a", "b")])}
+    assert rows["a"]["accuracy"]["3x4"] == 0.5 and rows["b"]["accuracy"]["3x4"] == 0.5
+    assert rows["a + b"]["accuracy"]["6x2-nogrid"] == 1.0
+    assert rows["a + b"]["n_test"] == 4
