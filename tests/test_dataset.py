@@ -5,6 +5,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from train.dataset import DataSplit, make_split, scan_folder
@@ -81,3 +83,53 @@ def test_rebuilt_928_file_layout_has_491_groups_and_no_leak(shared_data, tmp_pat
     # Every class is in every split.
     for name in ("train", "val", "test"):
         assert len({r.label for r in split.records_for(name)}) == 4
+
+
+def _page_with(patient: str, date: str) -> np.ndarray:
+    """A white 1106x786 page with an ID and a date printed where this device prints them."""
+    from train.header import DATE_BOX, ID_BOX
+
+    page = np.full((786, 1106), 255, np.uint8)
+    for text, box in ((patient, ID_BOX), (date, DATE_BOX)):
+        x, y = int(box[0] * 1106) + 2, int(box[3] * 786) - 4
+        cv2.putText(page, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1, cv2.LINE_AA)
+    return page
+
+
+def test_header_fields_match_equal_ids_and_dates_and_only_those():
+    from train.header import read_fields
+
+    pages = [
+        _page_with("168616", "2020-08-06"),
+        _page_with("168616", "2020-10-17"),
+        _page_with("177151", "2020-10-17"),
+        _page_with("177158", "2020-08-06"),
+    ]
+    fields = read_fields(pages)
+    assert fields[0].patient == fields[1].patient
+    assert len({fields[0].patient, fields[2].patient, fields[3].patient}) == 3  # one digit apart still differs
+    assert fields[0].day == fields[3].day and fields[1].day == fields[2].day
+    assert fields[0].day != fields[1].day
+    assert read_fields([np.full((786, 1106), 255, np.uint8)])[0].patient is None  # nothing printed
+
+
+@pytest.mark.parametrize("group_by", ["patient", "day"])
+def test_splits_grouped_by_patient_or_day_keep_each_group_on_one_side(tmp_path, group_by):
+    rng = np.random.default_rng(0)
+    for c, label in enumerate(("normal", "mi", "abnormal_heartbeat", "history_of_mi")):
+        (tmp_path / label).mkdir()
+        for k in range(12):
+            page = _page_with(f"1{k % 4}{c}00{k % 3}", f"2020-0{k % 6 + 1}-1{k % 3}")
+            noise = rng.integers(0, 30, page.shape).astype(np.uint8)  # distinct bytes per file
+            cv2.imwrite(
+                str(tmp_path / label / f"{k}.png"), cv2.cvtColor(np.maximum(page, 3) - noise % 3, cv2.COLOR_GRAY2BGR)
+            )
+    records = scan_folder(tmp_path)
+    split = make_split(records, tmp_path, seed=0, group_by=group_by, fold=1)
+    sides: dict[str, set[str]] = {}
+    for r in split.records:
+        sides.setdefault(r.group, set()).add(r.split)
+    assert all(len(s) == 1 for s in sides.values())
+    assert len(sides) < len(records)  # pages were grouped, not each on its own
+    assert {r.split for r in split.records} == {"train", "val", "test"}
+    assert "grouped by " + group_by in split.description
