@@ -119,7 +119,8 @@ def test_splits_grouped_by_patient_or_day_keep_each_group_on_one_side(tmp_path, 
     for c, label in enumerate(("normal", "mi", "abnormal_heartbeat", "history_of_mi")):
         (tmp_path / label).mkdir()
         for k in range(12):
-            page = _page_with(f"1{k % 4}{c}00{k % 3}", f"2020-0{k % 6 + 1}-1{k % 3}")
+            # 4 patients per class with 3 pages each; 12 dates shared across classes.
+            page = _page_with(f"1{k % 4}{c}000", f"2020-{k % 9 + 1:02d}-1{k % 2}")
             noise = rng.integers(0, 30, page.shape).astype(np.uint8)  # distinct bytes per file
             cv2.imwrite(
                 str(tmp_path / label / f"{k}.png"), cv2.cvtColor(np.maximum(page, 3) - noise % 3, cv2.COLOR_GRAY2BGR)
