@@ -57,6 +57,10 @@ class LeadConfig:
     # Ink inside large dark areas (the black margins of a photo or a warped scan) is not a trace:
     # around a trace the neighbourhood stays paper-bright.
     min_paper_level: int = 60
+    # Panels (view leads) are resampled to this width before the final shrink, so that a trace is
+    # as thick and dark whatever the page size and layout: without it, 6x2 pages (smaller panels
+    # at the working size) gave fainter traces, and a leads model's macro-F1 fell from 0.67 to 0.29.
+    panel_work_width: int = 256
     panel_height: float = 0.6  # panel height as a share of the 2.5 s panel width (~37 mm at 25 mm/s)
     above_baseline: float = 0.55  # share of the panel above the baseline (R waves point up)
 

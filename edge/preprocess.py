@@ -253,6 +253,13 @@ def _shrink(gray: np.ndarray, shape: tuple[int, int], config: PreprocessConfig) 
     return cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
+def _panel_at_work_width(panel: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    width = config.leads.panel_work_width
+    height = max(1, int(round(width * panel.shape[0] / panel.shape[1])))
+    interpolation = cv2.INTER_AREA if panel.shape[1] > width else cv2.INTER_LINEAR
+    return cv2.resize(panel, (width, height), interpolation=interpolation)
+
+
 def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     # CLAHE and the median filter act on the model-size image, hence at one scale for any scan.
     clahe = cv2.createCLAHE(
@@ -280,7 +287,9 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
         cell = mosaic_cell(size)
         if config.view == "leads":
             gray = np.where(markers > 0, np.uint8(255), gray)
-            cells = [_shrink(crop_panel(gray, box), cell, config) for box in layout.panels]
+            cells = [
+                _shrink(_panel_at_work_width(crop_panel(gray, box), config), cell, config) for box in layout.panels
+            ]
             image = _enhance(tile_mosaic(cells, size), config)
         else:
             cells = [render_trace(crop_panel(ink, box, fill=0), cell) for box in layout.panels]

@@ -56,7 +56,7 @@ class DataSplit:
             "seed": self.seed,
             "description": self.description,
             "n_files": len(self.records),
-            "n_groups": len({r.sha256 for r in self.records}),
+            "n_groups": len({r.group or r.sha256 for r in self.records}),
             "distinct_per_split": self.summary(),
             "records": [asdict(r) for r in self.records],
         }
@@ -201,7 +201,7 @@ def make_split(
     what = {
         "image": "files with identical bytes",
         "patient": "files with identical bytes or the same patient ID in the header",
-        "day": "files with identical bytes, the same patient ID or the same acquisition date",
+        "day": "files with identical bytes or the same acquisition date",
     }[group_by]
     description = (
         f"stratified group split (sklearn StratifiedGroupKFold, seed {seed}, test fold {fold}, grouped by "
