@@ -96,7 +96,7 @@ def convert(
             tflite_path.write_bytes(convert_keras_file(model_dir / "model.keras", variant, representative))
             card = ModelCard(
                 name=f"{name}_{variant}",
-                architecture=name,
+                architecture=run_info["settings"]["model"],
                 variant=variant,
                 labels=list(LABEL_KEYS),
                 preprocessing=config,

@@ -11,7 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
-SHIPPED_INT8 = REPO / "models" / "custom_cnn_int8.tflite"
+# The full-integer variant shipped beside the default (for int8-only accelerators, tflite_runtime).
+SHIPPED_INT8 = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name.replace("_dynamic", "_int8"))
 
 
 def shared_data_dir() -> Path | None:

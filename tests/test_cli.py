@@ -123,7 +123,9 @@ def test_models_lists_installed_models_with_metrics(tiny_run):
 def test_models_lists_the_shipped_default():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0
-    assert "custom_cnn_int8" in result.output and "yes" in result.output
+    from tests.conftest import SHIPPED_INT8, SHIPPED_MODEL
+
+    assert SHIPPED_MODEL.stem in result.output and SHIPPED_INT8.stem in result.output and "yes" in result.output
 
 
 def test_models_in_an_empty_folder_is_a_usage_error(tmp_path):

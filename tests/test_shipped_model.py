@@ -46,7 +46,7 @@ def test_readme_quotes_the_shipped_cards_as_they_are(model):
 def test_default_model_classifies_every_sample(path):
     result = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(path)
     assert result.label.key in LABEL_KEYS
-    assert result.grid_found
+    assert result.layout == "3x4 + 1 rhythm"
     assert abs(sum(result.probabilities.values()) - 1.0) < 1e-6
 
 
@@ -55,3 +55,36 @@ def test_samples_are_credited_in_the_readme():
     assert "10.17632/gwbz3fsgp8.2" in readme and "CC BY 4.0" in readme
     for path in sample_files():
         assert path.name in readme
+
+
+@pytest.fixture(scope="module")
+def default_classifier() -> EcgClassifier:
+    return EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+
+
+@pytest.mark.parametrize("layout", ["3x4-nogrid", "6x2-rhythm", "6x2-nogrid", "6x2-text"])
+def test_default_model_reads_other_layouts_as_it_reads_the_original(default_classifier, layout):
+    """6x2 and grid-less printouts (synthetic re-layouts of the samples) are read lead by lead:
+    the layout is reported and the label is, for nearly every sample, the original's."""
+    from edge.preprocess import decode_image
+    from train.relayout import LAYOUTS
+
+    same = 0
+    for path in sample_files():
+        scan = decode_image(path)
+        original = default_classifier.classify(scan)
+        relaid = default_classifier.classify(LAYOUTS[layout].make(scan))
+        assert relaid.is_ecg, relaid.gate.reason
+        assert relaid.layout.startswith(layout[:3]), relaid.layout
+        same += relaid.label == original.label
+    assert same >= len(sample_files()) - 1
+
+
+def test_card_reports_the_generalization_protocol_and_other_layouts():
+    card = load_card(SHIPPED_MODEL)
+    assert card.preprocessing.view in ("leads", "traces")
+    scored = {s.layout for s in card.layout_scores}
+    assert {"3x4-nogrid", "6x2-rhythm", "6x2-rhythm-nogrid", "6x2-text", "6x2-nogrid"} <= scored
+    assert all(s.n_images == card.test_metrics.n_images for s in card.layout_scores)
+    splits = {row["split"] for row in card.protocol["rows"]}
+    assert "image-fold0" in splits and sum(s.startswith("day-fold") for s in splits) >= 3
