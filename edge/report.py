@@ -104,7 +104,8 @@ def write_report(data: ReportInput, path: Path) -> Path:
         result = data.result
         c.setFont("Helvetica-Bold", 13)
         if not result.is_ecg:
-            c.drawString(margin, y - 12, "Not an ECG printout: no cardiac label is given")
+            what = "ECG layout not recognised" if result.gate.reason.startswith("ECG layout") else "Not an ECG printout"
+            c.drawString(margin, y - 12, f"{what}: no cardiac label is given")
             y -= 34
             y = _lines(c, f"Reason: {result.gate.reason}.", margin, y, width, "Helvetica", 10)
         else:
@@ -113,6 +114,8 @@ def write_report(data: ReportInput, path: Path) -> Path:
             )
             y -= 34
             y = _prediction_block(c, result, margin, y, width, page_w)
+        if result.is_ecg and result.layout:
+            y = _lines(c, f"Leads read from a {result.layout} printout.", margin, y, width, "Helvetica", 9)
         if card.test_metrics is not None:
             m = card.test_metrics
             y -= 8
