@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 from machine import describe, summary  # noqa: E402
 from phone_photos import TRANSFORMS  # noqa: E402
 
+from edge.classifier import EcgClassifier, default_model_path  # noqa: E402
 from edge.gate import GateConfig, check_ecg  # noqa: E402
 from edge.preprocess import decode_image  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
@@ -83,10 +84,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "ecg_gate")
     args = parser.parse_args()
     config = GateConfig()
+    classifier = EcgClassifier.create_from_model_path(default_model_path())
     ecg_groups: dict[str, list[float]] = {}
+    refused_groups: dict[str, list[bool]] = {}
 
     def ecg(group: str, image: np.ndarray) -> None:
         ecg_groups.setdefault(group, []).append(check_ecg(image, config).trace_widths)
+        # What a user gets: the default model also refuses pages whose lead rows it cannot find.
+        refused_groups.setdefault(group, []).append(not classifier.classify(image).is_ecg)
 
     for path in sorted(args.data.rglob("*.jpg")) + sorted((args.data.parent / "fullres").rglob("*.jpg")):
         ecg("shared data set, every image", decode_image(path))
@@ -101,30 +106,54 @@ def main() -> int:
                 ecg(f"test split, re-laid out: {layout.description}", layout.make(scan))
     others = {**skimage_images(), **generated_pages()}
     accepted = {name: check_ecg(image, config).is_ecg for name, image in others.items()}
+    labelled = {name: classifier.classify(image).is_ecg for name, image in others.items()}
     rows = [
         {
             "set": group,
             "images": len(values),
             "rejected": int(sum(v < config.min_trace_widths for v in values)),
+            "refused_by_default_model": int(sum(refused_groups[group])),
             "min_trace_widths": float(min(values)),
         }
         for group, values in ecg_groups.items()
     ]
+
+    def names(flags: dict[str, bool]) -> str:
+        return f" ({', '.join(n for n, a in flags.items() if a)})" if any(flags.values()) else ""
+
     lines = [
-        "| ECG images | images | rejected (false rejection) | lowest trace coverage |",
-        "|---|---|---|---|",
-        *[f"| {r['set']} | {r['images']} | {r['rejected']} | {r['min_trace_widths']:.2f} |" for r in rows],
+        "| ECG images | images | rejected by the gate (false rejection) | refused by the default model "
+        "(gate, or lead rows not found) | lowest trace coverage |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r['set']} | {r['images']} | {r['rejected']} | {r['refused_by_default_model']} "
+            f"| {r['min_trace_widths']:.2f} |"
+            for r in rows
+        ],
         "",
-        f"Non-ECG images accepted (false acceptance): {sum(accepted.values())} of {len(accepted)}"
-        + (f" ({', '.join(n for n, a in accepted.items() if a)})" if any(accepted.values()) else "")
-        + f". Threshold: trace coverage >= {config.min_trace_widths} page widths and >= "
+        f"Non-ECG images accepted by the gate (false acceptance): {sum(accepted.values())} of {len(accepted)}"
+        + names(accepted)
+        + f"; given a cardiac label by the default model `{classifier.card.name}`: {sum(labelled.values())} of "
+        f"{len(labelled)}"
+        + names(labelled)
+        + f". Gate threshold: trace coverage >= {config.min_trace_widths} page widths and >= "
         f"{config.min_paper_fraction:.0%} paper.",
         "",
         "Non-ECG set: " + ", ".join(others) + ".",
         summary(describe()),
     ]
     args.out.with_suffix(".json").write_text(
-        json.dumps({"config": config.to_dict(), "ecg": rows, "non_ecg_accepted": accepted}, indent=2) + "\n"
+        json.dumps(
+            {
+                "config": config.to_dict(),
+                "model": classifier.card.name,
+                "ecg": rows,
+                "non_ecg_accepted": accepted,
+                "non_ecg_labelled": labelled,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     args.out.with_suffix(".md").write_text(
         "# ECG gate\n\nWritten by `python benchmarks/ecg_gate.py --data DATA`.\n\n" + "\n".join(lines) + "\n"
