@@ -228,7 +228,8 @@ def markdown(rows: list[dict], chosen: list[dict], process: dict, machine: dict)
         "Keras rows run with TensorFlow's own thread pools (all cores) in both latency columns: TensorFlow "
         "fixes them at start-up.",
         "",
-        "Preprocessing (decode + grid crop + resize + CLAHE + median), one thread, median / p90: "
+        "Preprocessing as the models' cards say (decode, then the model's view of the page; the ECG gate not "
+        "included), one thread, median / p90: "
         f"half-resolution scan {pre['half_resolution']['median_ms']:.1f} / {pre['half_resolution']['p90_ms']:.1f} ms, "
         f"full-resolution scan {pre['full_resolution']['median_ms']:.1f} / {pre['full_resolution']['p90_ms']:.1f} ms.",
         "",

@@ -137,3 +137,28 @@ def test_cross_validation_retrains_per_fold_and_reports_mean_and_sd(tiny_run, ti
     for k in range(2):
         fold = json.loads((tmp_path / "cv" / f"fold{k}" / "run.json").read_text())
         assert fold["n_train"] + fold["n_val"] + fold["n_test"] == 32
+
+
+def test_evaluate_in_other_layouts_reports_each_and_matches_the_card(tiny_run, tiny_dataset, tmp_path):
+    out = tmp_path / "layouts.json"
+    model = tiny_run / "custom_cnn" / "tflite" / "custom_cnn_float32.tflite"
+    args = ["evaluate", str(model), "--data", str(tiny_dataset), "--layout", "6x2-nogrid", "--layout", "3x4"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    reports = json.loads(out.read_text())
+    assert [r["layout"] for r in reports] == ["6x2-nogrid", "3x4"]
+    n_test = len(DataSplit.load(tiny_run / "split.json").records_for("test"))
+    for report in reports:
+        assert report["metrics"]["n_images"] == len(report["probabilities"]) == len(report["y_true"]) == n_test
+    card = json.loads((tiny_run / "custom_cnn" / "tflite" / "custom_cnn_float32.card.json").read_text())
+    assert reports[1]["metrics"] == card["test_metrics"]  # 3x4 is the scans as they are
+    scores = {s["layout"]: s for s in card["layout_scores"]}
+    assert set(scores) == {"3x4-nogrid", "6x2-rhythm", "6x2-rhythm-nogrid", "6x2-text", "6x2-nogrid"}
+    assert scores["6x2-nogrid"]["macro_f1"] == reports[0]["metrics"]["macro_f1"]
+    assert "layout 6x2-nogrid" in result.output
+
+
+def test_evaluate_rejects_an_unknown_layout(tiny_run, tiny_dataset):
+    model = tiny_run / "custom_cnn" / "model.keras"
+    result = runner.invoke(app, ["evaluate", str(model), "--data", str(tiny_dataset), "--layout", "5x5"])
+    assert result.exit_code == 2 and "unknown --layout" in result.output
