@@ -49,6 +49,11 @@ class LeadConfig:
     # Vertical lines longer than this (of the page height) are lead-switch markers or frames, not
     # waves: removed before strokes are found, since a marker joins the rows it crosses.
     max_wave_height: float = 0.2
+    # When no layout is found that way, markers are looked for again as lines that may lean (a
+    # photo at an angle): shorter, within this many px of vertical. Only for finding the rows, as
+    # it would also take tall QRS spikes.
+    leaning_marker_height: float = 0.12
+    leaning_marker_width: int = 9
     row_merge: float = 0.035  # strokes whose baselines are closer than this (of page height) share a row
     # Photos at a slant are levelled first (edge.deskew) when off by more than deskew_min_degrees
     # and at most deskew_max_degrees (0 turns levelling off).
@@ -99,10 +104,15 @@ def ink_mask(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
     return ink
 
 
-def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
+def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig(), leaning: bool = False) -> np.ndarray:
     """1 on vertical lines taller than any wave: lead-switch markers and frames. Some layouts print
-    them and others do not, and a marker joins the rows it crosses, so they are removed."""
-    length = max(3, int(config.max_wave_height * ink.shape[0]))
+    them and others do not, and a marker joins the rows it crosses, so they are removed. With
+    ``leaning``, lines a few px off vertical count too (see LeadConfig.leaning_marker_height)."""
+    if leaning:
+        length = max(3, int(config.leaning_marker_height * ink.shape[0]))
+        ink = cv2.dilate(ink, np.ones((1, config.leaning_marker_width), np.uint8))
+    else:
+        length = max(3, int(config.max_wave_height * ink.shape[0]))
     markers = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
     return cv2.dilate(markers, np.ones((1, 3), np.uint8))
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.deskew import level
 from edge.leads import (
+    LayoutError,
     LeadConfig,
     LeadLayout,
     crop_panel,
@@ -282,8 +283,11 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
         if angle:
             ink = ink_mask(gray, config.leads)
         markers = marker_mask(ink, config.leads)
+        try:
+            layout = find_leads(ink & ~markers, scale, config.leads)
+        except LayoutError:  # markers leaning on a photo can still join rows: look again for rows only
+            layout = find_leads(ink & ~marker_mask(ink, config.leads, leaning=True), scale, config.leads)
         ink &= ~markers
-        layout = find_leads(ink, scale, config.leads)
         cell = mosaic_cell(size)
         if config.view == "leads":
             gray = np.where(markers > 0, np.uint8(255), gray)
