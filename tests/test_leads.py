@@ -134,3 +134,23 @@ def test_level_pages_are_not_resampled(scans):
     gray = np.ascontiguousarray(next(iter(scans.values()))[..., 2])
     out, angle = level(gray, ink_mask(gray), 10.0, 0.5)
     assert angle == 0.0 and out is gray
+
+
+def test_a_photo_in_perspective_still_gives_its_lead_rows(scans):
+    """A keystoned photo leans its lead-switch markers, which then join rows; the second look with
+    leaning markers finds the rows where the first look finds none."""
+    config = replace(PreprocessConfig(), view="traces", input_size=128)
+    first_look_only = replace(config, leads=replace(config.leads, leaning_marker_height=0.2, leaning_marker_width=1))
+    failed_first = 0
+    for scan in scans.values():
+        h, w = scan.shape[:2]
+        corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        keystone = np.float32([[0.04 * w, 0], [0.96 * w, 0], [w, h], [0, h]])
+        matrix = cv2.getPerspectiveTransform(corners, keystone)
+        photo = cv2.warpPerspective(scan, matrix, (w, h), borderValue=(255, 255, 255))
+        assert preprocess(photo, config).layout.lead_rows == 3
+        try:
+            preprocess(photo, first_look_only)
+        except LayoutError:
+            failed_first += 1
+    assert failed_first >= len(scans) // 2
