@@ -42,6 +42,17 @@ def convert(
             help="Also measure each variant on the test split re-laid out in every other layout (train.relayout).",
         ),
     ] = True,
+    target_accuracy: Annotated[
+        float,
+        typer.Option(
+            "--target-accuracy",
+            min=0.5,
+            max=1.0,
+            help="Validation accuracy the 'uncertain: refer for review' threshold must reach on the predictions "
+            "it keeps. Validation also picked the checkpoint, so its accuracy runs high: 0.90 let a model at "
+            "0.90 validation but 0.82 test accuracy flag nothing.",
+        ),
+    ] = 0.95,
     protocol: Annotated[
         Path | None,
         typer.Option(help="benchmarks/generalization.json: copy the model's direction's protocol figures into cards."),
@@ -149,7 +160,7 @@ def convert(
                 protocol=_protocol_figures(protocol, config.view) if protocol else {},
                 test_metrics=metrics,
                 agreement_with_keras=agreement,
-                calibration=calibrate(val_probabilities, val.labels, probabilities, test.labels),
+                calibration=calibrate(val_probabilities, val.labels, probabilities, test.labels, target_accuracy),
                 measured_with=classifier.interpreter_name,
             )
             final.save(card_path)
