@@ -115,6 +115,7 @@ def write_report(data: ReportInput, path: Path) -> Path:
             y -= 34
             y = _prediction_block(c, result, margin, y, width, page_w)
         if result.is_ecg and result.layout:
+            y -= 8  # _lines writes above its baseline: clear the last bar
             y = _lines(c, f"Leads read from a {result.layout} printout.", margin, y, width, "Helvetica", 9)
         if card.test_metrics is not None:
             m = card.test_metrics
@@ -122,6 +123,13 @@ def write_report(data: ReportInput, path: Path) -> Path:
             y = _lines(
                 c, f"Model test-split figures ({m.n_images} images held out from training): accuracy {m.accuracy:.3f}, "
                 f"macro-F1 {m.macro_f1:.3f}. Accuracy on scans from other sources is lower.",
+                margin, y, width, "Helvetica-Oblique", 8,
+            )  # fmt: skip
+        days = [r["macro_f1"]["3x4"] for r in card.protocol.get("rows", []) if r["split"].startswith("day")]
+        if days:
+            y = _lines(
+                c, f"On acquisition days never seen in training ({len(days)} test folds): macro-F1 "
+                f"{sum(days) / len(days):.3f} on average, from {min(days):.3f} to {max(days):.3f}.",
                 margin, y, width, "Helvetica-Oblique", 8,
             )  # fmt: skip
         y -= 6
