@@ -95,3 +95,41 @@ def test_cli_over_a_folder_of_hostile_files_reports_each_and_exits_1(tmp_path):
     assert "pixel limit" in by_name["bomb.png"]["error"]
     for name in ("empty.jpg", "text.jpg", "doc.pdf", "random.png", "cut.jpg", "header_only.png"):
         assert by_name[name]["label"] is None and by_name[name]["error"]
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.fixture(scope="module")
+def shipped_classifier():
+    from edge.classifier import EcgClassifier
+    from tests.conftest import SHIPPED_MODEL
+
+    return EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+
+
+_rss_at_start: list[float] = []
+
+
+@settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(mutated())
+def test_the_default_classifier_answers_or_refuses_every_mutated_file(shipped_classifier, data):
+    """What a user runs (gate, lead finding, inference): a result, or ImageDecodeError; memory
+    does not grow from file to file."""
+    if not _rss_at_start:
+        _rss_at_start.append(_rss_mib())
+    try:
+        result = shipped_classifier.classify(data)
+    except ImageDecodeError as exc:
+        assert str(exc)
+    else:
+        assert result.is_ecg or result.gate.reason
+    assert _rss_mib() < _rss_at_start[0] + 150
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 500), (500, 1), (3, 3)])
+def test_degenerate_images_get_an_answer_from_the_default_classifier(shipped_classifier, size):
+    result = shipped_classifier.classify(np.full((*size, 3), 200, np.uint8))
+    assert not result.is_ecg and result.gate.reason
