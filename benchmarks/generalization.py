@@ -136,6 +136,34 @@ def layout_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def figure(rows: list[dict], path: Path) -> None:
+    """Mean day-fold macro-F1 per layout, one group of bars per direction trained on the folds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directions = [d for d in dict.fromkeys(r["direction"] for r in rows) if any(
+        r["direction"] == d and r["split"].startswith("day") for r in rows)]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(LAYOUTS)
+    for k, layout in enumerate(LAYOUTS):
+        means = [
+            np.mean([r["macro_f1"][layout] for r in rows if r["direction"] == d and r["split"].startswith("day")])
+            for d in directions
+        ]
+        ax.bar(np.arange(len(directions)) + k * width, means, width, label=layout)
+    ax.set_xticks(np.arange(len(directions)) + 0.4 - width / 2, directions)
+    ax.set_ylabel("macro-F1, mean over day folds")
+    ax.set_ylim(0, 1)
+    ax.legend(ncol=3, fontsize=8)
+    ax.set_title("Test days never seen in training, as scanned and re-laid out")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
@@ -201,6 +229,7 @@ def main() -> int:
         + "\n".join(lines)
         + "\n"
     )
+    figure(rows, REPO / "docs" / "figures" / "generalization.png")
     print("\n".join(lines))
     return 0
 
