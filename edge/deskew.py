@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SEARCH_WIDTH = 512  # px: the ink is searched at this width (the angle does not need more)
+SEARCH_WIDTH = 256  # px: the ink is searched at this width (0.1 degree steps still resolve at it)
 
 
 def _sharpness(ink: np.ndarray, degrees: float) -> float:

@@ -236,21 +236,27 @@ def render_trace(ink: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
     out_h, out_w = out_shape
     src_h, src_w = ink.shape
     out = np.full(out_shape, 255, np.uint8)
+    if src_w == 0 or src_h == 0:
+        return out
     # Keep the trace, not the lead labels or stray dots: components of some size only.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     big = (stats[:, cv2.CC_STAT_WIDTH] >= 0.1 * src_w) | (stats[:, cv2.CC_STAT_HEIGHT] >= 0.3 * src_h)
     big[0] = False
     trace = big[labels]
     edges = np.linspace(0, src_w, out_w + 1).astype(int)
-    present = trace.any(axis=0)
+    starts = np.minimum(edges[:-1], src_w - 1)  # clipped only to keep slices valid: see `present`
+    stops = np.maximum(np.minimum(np.maximum(edges[1:], edges[:-1] + 1), src_w), starts + 1)
     rows = np.arange(src_h)[:, None]
     top = np.where(trace, rows, src_h).min(axis=0)
     bottom = np.where(trace, rows, -1).max(axis=0)
-    for x in range(out_w):
-        a, b = edges[x], max(edges[x + 1], edges[x] + 1)
-        if not present[a:b].any():
-            continue
-        y0 = int(top[a:b].min() * out_h / src_h)
-        y1 = int(bottom[a:b].max() * out_h / src_h)
-        out[y0 : min(y1, out_h - 1) + 1, x] = 0
+    # Per output column, over the source columns it covers (vectorised: this runs for 12 panels).
+    cum_present = np.concatenate([[0], np.cumsum(trace.any(axis=0))])
+    present = (cum_present[stops] > cum_present[starts]) & (edges[:-1] < src_w)
+    column_top = np.array([top[a:b].min() for a, b in zip(starts, stops)])
+    column_bottom = np.array([bottom[a:b].max() for a, b in zip(starts, stops)])
+    y0 = (column_top * out_h / src_h).astype(int)
+    y1 = np.minimum((column_bottom * out_h / src_h).astype(int), out_h - 1)
+    out_rows = np.arange(out_h)[:, None]
+    ink = present & (out_rows >= y0) & (out_rows <= y1)
+    out[ink] = 0
     return out
