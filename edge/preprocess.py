@@ -28,6 +28,7 @@ from edge.leads import (
     LeadLayout,
     crop_panel,
     find_leads,
+    flatten_shading,
     ink_mask,
     marker_mask,
     mosaic_cell,
@@ -278,6 +279,7 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
     size = config.input_size
     if config.view != "page":
         gray, scale = _to_work_scale(np.ascontiguousarray(bgr[..., 2]), config)
+        gray = flatten_shading(gray, config.leads)
         ink = ink_mask(gray, config.leads)
         gray, angle = level(gray, ink, config.leads.deskew_max_degrees, config.leads.deskew_min_degrees)
         if angle:

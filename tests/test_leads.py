@@ -154,3 +154,17 @@ def test_a_photo_in_perspective_still_gives_its_lead_rows(scans):
         except LayoutError:
             failed_first += 1
     assert failed_first >= len(scans) // 2
+
+
+def test_a_shaded_photo_reads_like_the_evenly_lit_scan(scans):
+    """Paper brightness falling to a third across the page (a soft shadow) is divided out before
+    the ink is found; evenly lit scans are not touched at all."""
+    config = replace(PreprocessConfig(), view="traces", input_size=128)
+    unflattened = replace(config, leads=replace(config.leads, max_shading=1.0))
+    for scan in list(scans.values())[:4]:
+        x = np.linspace(0, 1, scan.shape[1])[None, :, None]
+        shaded = (scan * (0.35 + 0.65 / (1 + np.exp(-(x - 0.5) * 12)))).astype(np.uint8)
+        straight = preprocess(scan, config).image
+        flattened = _similarity(preprocess(shaded, config).image, straight)
+        assert flattened > 0.97 and flattened > _similarity(preprocess(shaded, unflattened).image, straight)
+        assert np.array_equal(straight, preprocess(scan, unflattened).image)
