@@ -35,7 +35,7 @@ def skew_angle(ink: np.ndarray, max_degrees: float) -> float:
 def level(gray: np.ndarray, ink: np.ndarray, max_degrees: float, min_degrees: float) -> tuple[np.ndarray, float]:
     """``gray`` rotated level (paper-white corners) and the angle used; unchanged below
     ``min_degrees`` or when ``max_degrees`` is 0."""
-    if max_degrees <= 0:
+    if max_degrees <= 0 or min(gray.shape) < 32:  # nothing to level on a sliver of an image
         return gray, 0.0
     angle = skew_angle(ink, max_degrees)
     if abs(angle) < min_degrees:

@@ -113,6 +113,8 @@ def flatten_shading(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.n
     """``gray`` divided by its paper brightness (a closing removes the thin dark ink, a blur
     smooths what is left) when that varies by more than ``max_shading``; else ``gray`` itself."""
     k = config.shading_window
+    if min(gray.shape) < k:  # nothing to estimate paper over (a sliver of an image)
+        return gray
     small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     paper = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((k // 4, k // 4), np.uint8)), (k // 4, k // 4))
     low, high = np.percentile(paper, [1, 99])

@@ -32,10 +32,19 @@ def test_occlusion_map_covers_the_input_and_is_normalised(classifier):
     bgr = decode_image(SCAN)
     laid = overlay(bgr, pre, heat.heat)
     assert laid.shape == bgr.shape
-    # Only the grid region (what the model saw) is coloured.
-    g = pre.grid
-    assert np.array_equal(laid[: g.y0 - 1], bgr[: g.y0 - 1])
-    assert not np.array_equal(laid[g.y0 : g.y1, g.x0 : g.x1], bgr[g.y0 : g.y1, g.x0 : g.x1])
+    # Only what the model saw is coloured: the lead panels (lead models) or the grid region.
+    if pre.layout is not None:
+        boxes = [[int(round(v / pre.layout.scale)) for v in (b.x0, b.y0, b.x1, b.y1)] for b in pre.layout.panels]
+        top = max(0, min(b[1] for b in boxes))
+        assert np.array_equal(laid[: top - 1], bgr[: top - 1])  # the header is untouched
+        assert any(
+            not np.array_equal(laid[max(y0, 0) : y1, max(x0, 0) : x1], bgr[max(y0, 0) : y1, max(x0, 0) : x1])
+            for x0, y0, x1, y1 in boxes
+        )
+    else:
+        g = pre.grid
+        assert np.array_equal(laid[: g.y0 - 1], bgr[: g.y0 - 1])
+        assert not np.array_equal(laid[g.y0 : g.y1, g.x0 : g.x1], bgr[g.y0 : g.y1, g.x0 : g.x1])
 
 
 def _report(classifier, name: str) -> ReportInput:
