@@ -30,7 +30,7 @@ from edge.classifier import EcgClassifier, default_model_path  # noqa: E402
 from edge.gate import GateConfig, check_ecg  # noqa: E402
 from edge.preprocess import decode_image  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
-from train.relayout import LAYOUTS  # noqa: E402
+from train.relayout import OTHER_LAYOUTS  # noqa: E402
 
 SKIMAGE_SAMPLES = (
     "astronaut brick camera chelsea cell checkerboard clock coffee coins colorwheel grass gravel horse "
@@ -89,9 +89,11 @@ def main() -> int:
     refused_groups: dict[str, list[bool]] = {}
 
     def ecg(group: str, image: np.ndarray) -> None:
-        ecg_groups.setdefault(group, []).append(check_ecg(image, config).trace_widths)
-        # What a user gets: the default model also refuses pages whose lead rows it cannot find.
-        refused_groups.setdefault(group, []).append(not classifier.classify(image).is_ecg)
+        # The classifier runs the gate (GateConfig defaults) and keeps its trace coverage; what a
+        # user gets also refuses pages whose lead rows the default model cannot find.
+        result = classifier.classify(image)
+        ecg_groups.setdefault(group, []).append(result.gate.trace_widths)
+        refused_groups.setdefault(group, []).append(not result.is_ecg)
 
     for path in sorted(args.data.rglob("*.jpg")) + sorted((args.data.parent / "fullres").rglob("*.jpg")):
         ecg("shared data set, every image", decode_image(path))
@@ -100,10 +102,9 @@ def main() -> int:
         if name != "none":
             for scan in test:
                 ecg(f"test split, {name}", transform(scan))
-    for layout in LAYOUTS.values():
-        if layout.name != "3x4":
-            for scan in test:
-                ecg(f"test split, re-laid out: {layout.description}", layout.make(scan))
+    for layout in OTHER_LAYOUTS.values():
+        for scan in test:
+            ecg(f"test split, re-laid out: {layout.description}", layout.make(scan))
     others = {**skimage_images(), **generated_pages()}
     accepted = {name: check_ecg(image, config).is_ecg for name, image in others.items()}
     labelled = {name: classifier.classify(image).is_ecg for name, image in others.items()}

@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from machine import describe, summary  # noqa: E402
 
 from train.metrics import compute_metrics  # noqa: E402
-from train.relayout import LAYOUTS  # noqa: E402
+from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
 
 DEFAULT_VIEWS = ("page", "leads", "traces")
 
@@ -89,7 +89,7 @@ def collect(results: dict[tuple[str, str], Path], views: list[str], ensembles: l
             m = compute_metrics(np.array(y_true), np.argmax(probs, axis=1))
             row["macro_f1"][layout] = m.macro_f1
             row["accuracy"][layout] = m.accuracy
-        row["n_test"] = len(reports[0]["3x4"]["y_true"])
+        row["n_test"] = len(reports[0][AS_SCANNED]["y_true"])
         rows.append(row)
     return rows
 
@@ -97,7 +97,7 @@ def collect(results: dict[tuple[str, str], Path], views: list[str], ensembles: l
 def table(rows: list[dict]) -> list[str]:
     """Mean macro-F1 (SD over day folds) per direction: plain split, day folds, other layouts."""
     directions = list(dict.fromkeys(r["direction"] for r in rows))
-    other = [name for name in LAYOUTS if name != "3x4"]
+    other = list(OTHER_LAYOUTS)
     head = (
         "| direction | plain split, 3x4 | plain split, other layouts (mean of 5) | day folds, 3x4 "
         "| day folds, other layouts (mean of 5) | day folds, worst layout |"
@@ -107,14 +107,14 @@ def table(rows: list[dict]) -> list[str]:
         plain = [r for r in rows if r["direction"] == direction and r["split"].startswith("image")]
         days = [r for r in rows if r["direction"] == direction and r["split"].startswith("day")]
         plain_cells = (
-            f"{plain[0]['macro_f1']['3x4']:.3f} | {np.mean([plain[0]['macro_f1'][n] for n in other]):.3f}"
+            f"{plain[0]['macro_f1'][AS_SCANNED]:.3f} | {np.mean([plain[0]['macro_f1'][n] for n in other]):.3f}"
             if plain
             else "- | -"
         )
         if not days:
             lines.append(f"| {direction} | {plain_cells} | - | - | - |")
             continue
-        own = [r["macro_f1"]["3x4"] for r in days]
+        own = [r["macro_f1"][AS_SCANNED] for r in days]
         others = [np.mean([r["macro_f1"][name] for name in other]) for r in days]
         per_layout = {name: np.mean([r["macro_f1"][name] for r in days]) for name in other}
         worst = min(per_layout, key=per_layout.get)

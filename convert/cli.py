@@ -64,7 +64,7 @@ def convert(
     from train.calibration import calibrate
     from train.dataset import DataSplit
     from train.metrics import compute_metrics
-    from train.relayout import LAYOUTS
+    from train.relayout import OTHER_LAYOUTS
 
     wanted = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = [v for v in wanted if v not in VARIANTS]
@@ -88,12 +88,11 @@ def convert(
             arrays = tuple(load_split_arrays(split, name, data_root, config) for name in ("train", "val", "test"))
             relaid = {}
             if layouts:
-                for layout in LAYOUTS.values():
-                    if layout.name != "3x4":
-                        records = split.records_for("test")
-                        relaid[layout.name] = load_arrays(
-                            records, data_root, config, f"test split as {layout.name}", layout.make
-                        )
+                records = split.records_for("test")
+                for layout in OTHER_LAYOUTS.values():
+                    relaid[layout.name] = load_arrays(
+                        records, data_root, config, f"test split as {layout.name}", layout.make
+                    )
             prepared[key] = (*arrays, relaid)
         train, val, test, relaid = prepared[key]
         name = model_dir.name
@@ -148,7 +147,7 @@ def convert(
                 layout_scores.append(
                     LayoutScore(
                         layout_name,
-                        LAYOUTS[layout_name].description,
+                        OTHER_LAYOUTS[layout_name].description,
                         layout_metrics.n_images,
                         layout_metrics.accuracy,
                         layout_metrics.macro_f1,

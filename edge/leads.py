@@ -269,7 +269,8 @@ def render_trace(ink: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
     rows = np.arange(src_h)[:, None]
     top = np.where(trace, rows, src_h).min(axis=0)
     bottom = np.where(trace, rows, -1).max(axis=0)
-    # Per output column, over the source columns it covers (vectorised: this runs for 12 panels).
+    # Per output column, over the source columns it covers (the presence test is vectorised; the
+    # extremes take one short slice per output column).
     cum_present = np.concatenate([[0], np.cumsum(trace.any(axis=0))])
     present = (cum_present[stops] > cum_present[starts]) & (edges[:-1] < src_w)
     column_top = np.array([top[a:b].min() for a, b in zip(starts, stops)])

@@ -285,11 +285,11 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
         if angle:
             ink = ink_mask(gray, config.leads)
         markers = marker_mask(ink, config.leads)
+        traces = ink & ~markers
         try:
-            layout = find_leads(ink & ~markers, scale, config.leads)
+            layout = find_leads(traces, scale, config.leads)
         except LayoutError:  # markers leaning on a photo can still join rows: look again for rows only
             layout = find_leads(ink & ~marker_mask(ink, config.leads, leaning=True), scale, config.leads)
-        ink &= ~markers
         cell = mosaic_cell(size)
         if config.view == "leads":
             gray = np.where(markers > 0, np.uint8(255), gray)
@@ -298,7 +298,7 @@ def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedI
             ]
             image = _enhance(tile_mosaic(cells, size), config)
         else:
-            cells = [render_trace(crop_panel(ink, box, fill=0), cell) for box in layout.panels]
+            cells = [render_trace(crop_panel(traces, box, fill=0), cell) for box in layout.panels]
             image = tile_mosaic(cells, size)
         return PreprocessedImage(image=image, grid=None, source_shape=source_shape, layout=layout)
     grid = locate_grid(bgr, config)

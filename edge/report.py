@@ -104,8 +104,9 @@ def write_report(data: ReportInput, path: Path) -> Path:
         result = data.result
         c.setFont("Helvetica-Bold", 13)
         if not result.is_ecg:
-            what = "ECG layout not recognised" if result.gate.reason.startswith("ECG layout") else "Not an ECG printout"
-            c.drawString(margin, y - 12, f"{what}: no cardiac label is given")
+            # Refusal reasons read "<what>: <detail>" (the gate's and the lead finder's alike).
+            what = result.gate.reason.split(":", 1)[0]
+            c.drawString(margin, y - 12, f"{what[:1].upper()}{what[1:]}: no cardiac label is given")
             y -= 34
             y = _lines(c, f"Reason: {result.gate.reason}.", margin, y, width, "Helvetica", 10)
         else:

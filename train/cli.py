@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from edge.preprocess import PreprocessConfig
+from edge.preprocess import VIEWS, PreprocessConfig
 
 app = typer.Typer(help="Train and evaluate ECG image classifiers on a grouped split.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -79,11 +79,8 @@ def split(
     _make_or_load_split(data, out, seed, group_by, fold)
 
 
-class View(str, Enum):
-    # Mirrors edge.preprocess.VIEWS (a test keeps them equal).
-    page = "page"
-    leads = "leads"
-    traces = "traces"
+# edge.preprocess is light to import (no Keras), so the choices come from its one list.
+View = Enum("View", {view: view for view in VIEWS}, type=str)
 
 
 class ModelName(str, Enum):

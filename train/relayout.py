@@ -93,3 +93,5 @@ LAYOUTS: dict[str, Layout] = {
         Layout("6x2-nogrid", "6x2, no rhythm, no grid", lambda s: remove_grid(relayout_6x2(s, rhythm=False))),
     )
 }
+AS_SCANNED = "3x4"  # the layout that leaves a scan as it is
+OTHER_LAYOUTS = {name: layout for name, layout in LAYOUTS.items() if name != AS_SCANNED}
