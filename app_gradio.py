@@ -24,11 +24,12 @@ import gradio as gr
 import numpy as np
 
 from edge.card import load_card
-from edge.classifier import MODELS_DIR, EcgClassifier, ModelIntegrityError, default_model_path
+from edge.classifier import EcgClassifier, ModelIntegrityError
 from edge.explain import explained_scan
 from edge.labels import DISCLAIMER
 from edge.preprocess import ImageDecodeError
 from edge.report import ReportInput, write_report
+from edge.resources import default_model_path, list_models, model_dirs, samples_dir
 
 MAX_UPLOAD = "20mb"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"]
@@ -37,7 +38,6 @@ CONCURRENCY = 2
 # Uploads, reports and Gradio's copies of them are deleted once older than this (seconds).
 KEEP_FILES_S = 120
 AUTH_ENV_VAR = "ECG_EDGE_AUTH"
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class ModelChoice:
     path: str
 
 
-def installed_models(default: Path | None = None) -> list[ModelChoice]:
-    paths = sorted(MODELS_DIR.glob("*.tflite"))
+def installed_models(default: Path | None = None, models_dir: Path | None = None) -> list[ModelChoice]:
+    paths = [entry.path for entry in list_models(models_dir)]
     if default is not None and default.resolve() not in {p.resolve() for p in paths}:
         paths.insert(0, default)
     choices = []
@@ -111,11 +111,21 @@ def _rgb(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def build_app(default_model: Path | None = None) -> gr.Blocks:
-    default_model = default_model or default_model_path()
-    choices = installed_models(default_model)
+def sample_examples() -> list[list[str]]:
+    """The first shipped sample of each class (from the wheel or the checkout)."""
+    folder = samples_dir()
+    if not folder.is_dir():
+        return []
+    firsts = (sorted(d.glob("*.jpg"))[:1] for d in sorted(folder.iterdir()) if d.is_dir())
+    return [[str(first[0])] for first in firsts if first]
+
+
+def build_app(default_model: Path | None = None, models_dir: Path | None = None) -> gr.Blocks:
+    default_model = default_model or default_model_path(models_dir)
+    choices = installed_models(default_model, models_dir)
     if not choices:
-        raise FileNotFoundError(f"no usable model (with its card) in {MODELS_DIR} or at {default_model}")
+        folders = ", ".join(str(d) for d in model_dirs(models_dir))
+        raise FileNotFoundError(f"no usable model (with its card) in {folders} or at {default_model}")
     default_value = next(
         (c.path for c in choices if Path(c.path).resolve() == default_model.resolve()), choices[0].path
     )
@@ -170,11 +180,9 @@ def build_app(default_model: Path | None = None) -> gr.Blocks:
                     [(c.title, c.path) for c in choices], value=default_value, label="Model (test-split figures)"
                 )
                 button = gr.Button("Analyse", variant="primary")
-                gr.Examples(
-                    [[str(sorted(d.glob("*.jpg"))[0])] for d in sorted(SAMPLES_DIR.iterdir()) if d.is_dir()],
-                    inputs=[upload],
-                    label="Sample scans (one per class, from the test split)",
-                )
+                examples = sample_examples()
+                if examples:
+                    gr.Examples(examples, inputs=[upload], label="Sample scans (one per class, from the test split)")
             with gr.Column():
                 label = gr.Label(num_top_classes=4, label="Probabilities")
                 message = gr.Markdown()
@@ -210,13 +218,14 @@ def launch(
     share: bool = False,
     auth: str | None = None,
     block: bool = True,
+    models_dir: Path | None = None,
 ) -> gr.Blocks:
     credentials = parse_auth(auth or os.environ.get(AUTH_ENV_VAR))
     if share and credentials is None:
         raise PermissionError(
             f"--share publishes scans that carry patient identifiers: set --auth user:password or ${AUTH_ENV_VAR}"
         )
-    demo = build_app(model)
+    demo = build_app(model, models_dir)
     demo.launch(
         server_name=host,
         server_port=port,
@@ -226,6 +235,8 @@ def launch(
         show_error=False,
         quiet=True,
         prevent_thread_lock=not block,
+        # The sample scans live inside the installed package, outside the working folder.
+        allowed_paths=[str(samples_dir())],
     )
     return demo
 

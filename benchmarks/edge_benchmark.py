@@ -26,14 +26,16 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+MODELS_DIR = REPO / "models"  # --install writes the repository's models, the source of the wheel's
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from machine import describe, summary  # noqa: E402
 
 from edge.card import card_path_for, load_card  # noqa: E402
-from edge.classifier import DEFAULT_POINTER, MODELS_DIR, EcgClassifier  # noqa: E402
+from edge.classifier import EcgClassifier  # noqa: E402
 from edge.preprocess import PreprocessConfig, preprocess  # noqa: E402
+from edge.resources import DEFAULT_POINTER  # noqa: E402
 
 SAMPLES = REPO / "samples"
 WARMUP = 5

@@ -92,6 +92,16 @@ class ModelCard:
     protocol: dict = field(default_factory=dict)
     notes: str = ""
 
+    def day_fold_macro_f1(self) -> float | None:
+        """Mean macro-F1 over the protocol's day folds, each the mean over its layouts; None
+        without day-fold rows."""
+        folds = [
+            sum(row["macro_f1"].values()) / len(row["macro_f1"])
+            for row in self.protocol.get("rows", [])
+            if str(row.get("split", "")).startswith("day-fold") and row.get("macro_f1")
+        ]
+        return sum(folds) / len(folds) if folds else None
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["preprocessing"] = self.preprocessing.to_dict()

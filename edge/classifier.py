@@ -19,14 +19,21 @@ from edge.labels import LABELS, Label
 from edge.leads import LayoutError
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-# models/DEFAULT names the default model file; benchmarks/edge_benchmark.py --install writes it.
-DEFAULT_POINTER = "DEFAULT"
-MODEL_ENV_VAR = "ECG_EDGE_MODEL"
-
 
 class ModelIntegrityError(ValueError):
     """The .tflite file does not match its model card."""
+
+
+class UnsupportedModelError(RuntimeError):
+    """The installed interpreter cannot run this model (tflite-runtime 2.14 and the dynamic-range
+    models of newer TensorFlow releases, for instance)."""
+
+    def __init__(self, model_path: Path, interpreter: str, detail: str):
+        self.model_path = model_path
+        self.interpreter = interpreter
+        first_line = detail.strip().splitlines()[0] if detail.strip() else "unknown error"
+        hint = "" if interpreter == "ai_edge_litert" else " (ai-edge-litert runs every shipped model)"
+        super().__init__(f"{interpreter} cannot run {Path(model_path).name}: {first_line}{hint}")
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -35,17 +42,6 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def default_model_path() -> Path:
-    """$ECG_EDGE_MODEL, else the model named in models/DEFAULT."""
-    env = os.environ.get(MODEL_ENV_VAR)
-    if env:
-        return Path(env)
-    pointer = MODELS_DIR / DEFAULT_POINTER
-    if not pointer.is_file():
-        raise FileNotFoundError(f"no default model: {pointer} is missing (pass --model or set {MODEL_ENV_VAR})")
-    return MODELS_DIR / pointer.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -58,8 +54,22 @@ class ClassifierOptions:
 
 @dataclass(frozen=True)
 class Timings:
+    """Milliseconds per stage of one scan. ``preprocess_ms`` is everything before inference
+    (decoding and the ECG check included), as it always was; its parts are broken out beside it."""
+
     preprocess_ms: float
     inference_ms: float
+    decode_ms: float = 0.0
+    gate_ms: float = 0.0  # the "is this an ECG printout?" check
+
+    @property
+    def page_ms(self) -> float:
+        """Page and lead finding, down to the model input."""
+        return self.preprocess_ms - self.decode_ms - self.gate_ms
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms
 
 
 @dataclass(frozen=True)
@@ -98,11 +108,14 @@ class EcgClassifier:
         self.card = card
         backend = pick_backend(options.interpreter)
         self.interpreter_name = backend.name
-        self._interpreter = backend.interpreter_class(
-            model_path=str(options.model_path), num_threads=options.num_threads
-        )
-        with quiet_native_stderr():
-            self._interpreter.allocate_tensors()
+        try:
+            with quiet_native_stderr():
+                self._interpreter = backend.interpreter_class(
+                    model_path=str(options.model_path), num_threads=options.num_threads
+                )
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise UnsupportedModelError(Path(options.model_path), backend.name, str(exc)) from exc
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         expected = (1, card.preprocessing.input_size, card.preprocessing.input_size, 1)
@@ -162,13 +175,15 @@ class EcgClassifier:
     def preprocess(self, source) -> PreprocessedImage:
         return preprocess(source, self.card.preprocessing)
 
-    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, float]:
-        """Decode, check that it is an ECG printout, preprocess; milliseconds spent. A page whose
-        12 lead rows cannot be found (models that see lead panels) gets a refusing gate result,
-        and its page view as the image shown."""
+    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings]:
+        """Decode, check that it is an ECG printout, preprocess; milliseconds spent (inference 0).
+        A page whose 12 lead rows cannot be found (models that see lead panels) gets a refusing
+        gate result, and its page view as the image shown."""
         t0 = time.perf_counter()
         bgr = self.load_scan(source)
+        t1 = time.perf_counter()
         gate = check_ecg(bgr)
+        t2 = time.perf_counter()
         config = self.card.preprocessing
         try:
             pre = preprocess(bgr, config)
@@ -176,7 +191,8 @@ class EcgClassifier:
             pre = preprocess(bgr, replace(config, view="page"))
             if gate.is_ecg:
                 gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
-        return pre, gate, (time.perf_counter() - t0) * 1e3
+        t3 = time.perf_counter()
+        return pre, gate, Timings((t3 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - t1) * 1e3)
 
     def load_scan(self, source) -> np.ndarray:
         """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""
@@ -189,11 +205,11 @@ class EcgClassifier:
 
     def classify_with_input(self, source) -> tuple[ClassificationResult, PreprocessedImage]:
         """As ``classify``, also returning the model input (for explanations and reports)."""
-        pre, gate, ms = self._prepare(source)
-        return self._classify_preprocessed(pre, gate, ms), pre
+        pre, gate, timings = self._prepare(source)
+        return self._classify_preprocessed(pre, gate, timings), pre
 
     def _classify_preprocessed(
-        self, pre: PreprocessedImage, gate: GateResult | None, preprocess_ms: float
+        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings
     ) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
@@ -204,7 +220,7 @@ class EcgClassifier:
             label=LABELS[best],
             probabilities={label.key: float(p) for label, p in zip(LABELS, probs)},
             grid_found=pre.grid is not None,
-            timings=Timings(preprocess_ms=preprocess_ms, inference_ms=inference_ms),
+            timings=replace(timings, inference_ms=inference_ms),
             uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
             gate=gate,
             layout=pre.layout.description if pre.layout else None,
@@ -229,3 +245,39 @@ class EcgClassifier:
                         yield FileOutcome(path, None, error)
                     else:
                         yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
+
+
+def runnable_sibling(options: ClassifierOptions, user_dir: Path | None = None) -> EcgClassifier | None:
+    """Another installed variant of the same model (same architecture and preprocessing: the int8
+    file beside a dynamic-range one) that this interpreter can run, loaded; None if there is none."""
+    from edge.resources import list_models
+
+    try:
+        card = load_card(Path(options.model_path))
+    except (OSError, ValueError):
+        return None
+    for entry in list_models(user_dir):
+        if entry.path.resolve() == Path(options.model_path).resolve():
+            continue
+        try:
+            other = load_card(entry.path)
+        except (OSError, ValueError):
+            continue
+        if other.architecture != card.architecture or other.preprocessing != card.preprocessing:
+            continue
+        try:
+            return EcgClassifier.create_from_options(replace(options, model_path=entry.path))
+        except (OSError, ValueError, RuntimeError):
+            continue
+    return None
+
+
+def interpreter_can_run(model_path: Path, interpreter: str | None = None) -> tuple[str, bool]:
+    """The interpreter that would be used, and whether it loads this model."""
+    backend = pick_backend(interpreter)
+    try:
+        with quiet_native_stderr():
+            backend.interpreter_class(model_path=str(model_path), num_threads=1).allocate_tensors()
+    except (ValueError, RuntimeError):
+        return backend.name, False
+    return backend.name, True

@@ -11,17 +11,42 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge.classifier import MODELS_DIR, ClassifierOptions, EcgClassifier, default_model_path
+from edge.classifier import ClassifierOptions, EcgClassifier, UnsupportedModelError, runnable_sibling
+from edge.interpreter import BACKENDS
 from edge.labels import LABELS
 from edge.preprocess import iter_input_files
+from edge.resources import MODELS_DIR_ENV_VAR, default_model_path, model_dirs, resolve_model
 
 app = typer.Typer(help="Classify photos and scans of printed 12-lead ECGs on modest hardware.", no_args_is_help=True)
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
+# The same model flags on every verb that runs a model.
 ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A model name from `ecg-edge models`, or a path to a .tflite with its .card.json beside it. "
+        "Default: the shipped default.",
+        show_default=False,
+    ),
+]
+ModelsDirOption = Annotated[
     Path | None,
-    typer.Option("--model", "-m", help="A .tflite model with its .card.json beside it. Default: the shipped model."),
+    typer.Option(
+        "--models-dir",
+        help=f"A folder of your own models, searched before the shipped ones (or set {MODELS_DIR_ENV_VAR}).",
+        show_default=False,
+    ),
+]
+InterpreterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interpreter",
+        help="TFLite interpreter: " + ", ".join(name for name, _ in BACKENDS) + ". Default: the first installed.",
+        show_default=False,
+    ),
 ]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help="Interpreter threads.")]
 DEFAULT_WORKERS = os.cpu_count() or 1
@@ -32,12 +57,36 @@ def main() -> None:
     """ecg-edge: a decision aid for printed ECGs, not a diagnosis."""
 
 
-def load_classifier(model: Path | None, threads: int) -> EcgClassifier:
+def load_classifier(
+    model: str | None, threads: int, models_dir: Path | None = None, interpreter: str | None = None
+) -> EcgClassifier:
+    """The model asked for (or the default). When the installed interpreter cannot run the default,
+    another variant of it that it can run is used, with a note; an explicit --model is never swapped."""
     path = model or "default model"
     try:
-        path = model or default_model_path()
-        return EcgClassifier.create_from_options(ClassifierOptions(model_path=path, num_threads=threads))
-    except (OSError, ValueError, RuntimeError) as exc:
+        path = resolve_model(model, models_dir) if model else default_model_path(models_dir)
+        options = ClassifierOptions(model_path=path, num_threads=threads, interpreter=interpreter)
+        try:
+            return EcgClassifier.create_from_options(options)
+        except UnsupportedModelError as exc:
+            sibling = runnable_sibling(options, models_dir)
+            if sibling is None:
+                raise
+            if model:
+                name = escape(sibling.options.model_path.stem)
+                err.print(
+                    f"[red]error:[/red] {escape(str(exc))}\n"
+                    f"use --model {name} ({escape(sibling.card.variant)}), which it can run"
+                )
+                raise typer.Exit(2) from exc
+            err.print(
+                f"[yellow]note:[/yellow] {escape(str(exc))}; using {escape(sibling.options.model_path.stem)} "
+                f"({escape(sibling.card.variant)}) instead"
+            )
+            return sibling
+    except typer.Exit:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:  # typer.Exit is a RuntimeError too
         err.print(f"[red]error:[/red] cannot load model {escape(str(path))}: {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
@@ -48,6 +97,8 @@ def classify(
     model: ModelOption = None,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     threads: ThreadsOption = 1,
+    models_dir: ModelsDirOption = None,
+    interpreter: InterpreterOption = None,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Threads decoding and preprocessing scans. Default: CPU count.")
     ] = DEFAULT_WORKERS,
@@ -68,7 +119,7 @@ def classify(
     if pdf is not None and (len(files) != 1 or paths[0].is_dir()):
         err.print("[red]error:[/red] --pdf takes exactly one input file")
         raise typer.Exit(2)
-    classifier = load_classifier(model, threads)
+    classifier = load_classifier(model, threads, models_dir, interpreter)
     if pdf is not None:
         _classify_with_report(classifier, files[0], pdf, json_lines)
         return
@@ -84,7 +135,7 @@ def classify(
         else:
             out.print(_readable_line(path, result))
     err.print(
-        f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.card.name} "
+        f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.options.model_path.stem} "
         f"({classifier.card.variant}) · interpreter {classifier.interpreter_name}[/dim]"
     )
     if failures:
@@ -167,6 +218,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
     model: ModelOption = None,
+    models_dir: ModelsDirOption = None,
     share: Annotated[bool, typer.Option(help="Public Gradio share link; needs --auth.")] = False,
     auth: Annotated[
         str | None, typer.Option(help="user:password for the app (or set ECG_EDGE_AUTH).", show_default=False)
@@ -176,55 +228,207 @@ def serve(
     try:
         import app_gradio
     except ImportError as exc:
-        err.print(f"[red]error:[/red] the app needs Gradio: pip install 'ecg-edge[app]' ({escape(str(exc))})")
+        hint = escape("pip install 'ecg-edge[app]'")
+        err.print(f"[red]error:[/red] the app needs Gradio: {hint} ({escape(str(exc))})")
         raise typer.Exit(2) from exc
     try:
-        app_gradio.launch(host=host, port=port, model=model, share=share, auth=auth)
+        path = resolve_model(model, models_dir) if model else None
+        app_gradio.launch(host=host, port=port, model=path, share=share, auth=auth, models_dir=models_dir)
     except (PermissionError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
 @app.command()
-def models(
-    folder: Annotated[Path | None, typer.Option("--dir", help="Folder of models. Default: the shipped models.")] = None,
+def benchmark(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scans and/or folders to time. Default: the shipped sample scans.", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    models_dir: ModelsDirOption = None,
+    interpreter: InterpreterOption = None,
+    threads: ThreadsOption = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Threads preparing scans in the folder pass. Default: CPU count.")
+    ] = DEFAULT_WORKERS,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Warm timed passes over the scans.")] = 5,
+    folder_size: Annotated[
+        int, typer.Option("--folder-size", min=1, help="Scans in the throughput pass (the inputs repeated).")
+    ] = 32,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
 ) -> None:
-    """List installed models with their variant, size and test-split metrics."""
+    """Time this machine: decode, ECG check, page and lead finding, inference and total per scan
+    (median and p90, warm), scans/s over a folder, peak memory. Run it on the target machine."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from edge.benchmark import STAGE_TITLES, peak_rss_mib, run_benchmark
+    from edge.resources import sample_files
+
+    if paths:
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
+            raise typer.Exit(2)
+        files = iter_input_files(paths)
+    else:
+        files = sample_files()
+    if not files:
+        err.print("[red]error:[/red] no scans to time (the shipped samples are missing: pass files or folders)")
+        raise typer.Exit(2)
+    classifier = load_classifier(model, threads, models_dir, interpreter)
+    loaded = peak_rss_mib()
+    with Progress(console=err, transient=True, disable=json_out) as progress:
+        task = progress.add_task("timing", total=None)
+        try:
+            report = run_benchmark(
+                classifier,
+                files,
+                runs=runs,
+                workers=workers,
+                folder_size=folder_size,
+                loaded_rss_mib=loaded,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from exc
+    for path in report.failed:
+        err.print(f"[yellow]skipped (not a readable image):[/yellow] {escape(path)}")
+    if json_out:
+        print(json.dumps(report.to_dict()))
+        return
+    host = report.host
+    table = Table(
+        title=f"ecg-edge benchmark · {report.model} ({report.variant}) · {report.interpreter}, "
+        f"{report.threads} thread(s)",
+        caption=f"{report.files} scans x {report.runs} warm runs; {host.cpu}, {host.cores} cores, {host.machine}, "
+        f"Python {host.python}; " + ", ".join(f"{k} {v}" for k, v in host.packages.items()),
+        caption_justify="left",
+    )
+    table.add_column("per scan")
+    table.add_column("median ms", justify="right")
+    table.add_column("p90 ms", justify="right")
+    for row in report.latency:
+        title = STAGE_TITLES[row.stage]
+        style = "bold" if row.stage == "total" else ""
+        table.add_row(title, f"{row.median_ms:.1f}", f"{row.p90_ms:.1f}", style=style)
+    out.print(table)
+
+    def mib(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.0f} MiB"
+
+    out.print(
+        f"folder: [bold]{report.folder_scans_per_s:.1f} scans/s[/bold] "
+        f"({report.folder_files} scans, {report.workers} worker(s))\n"
+        f"memory: peak {mib(report.peak_rss_mib)} resident; {mib(report.loaded_rss_mib)} with the model loaded, "
+        "before any scan"
+    )
+
+
+@app.command()
+def models(
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--models-dir",
+            "--dir",
+            help=f"A folder of your own models, listed before the shipped ones (or set {MODELS_DIR_ENV_VAR}).",
+            show_default=False,
+        ),
+    ] = None,
+    interpreter: InterpreterOption = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
+) -> None:
+    """List installed models: variant, size, the card's test and day-fold figures, and whether this
+    machine's interpreter can run each. `--model NAME` takes the names shown."""
+    from rich import box
     from rich.table import Table
 
     from edge.card import load_card
+    from edge.classifier import interpreter_can_run
+    from edge.resources import list_models
 
-    folder = folder or MODELS_DIR
-    paths = sorted(folder.glob("*.tflite"))
-    if not paths:
-        err.print(f"[red]error:[/red] no .tflite models in {escape(str(folder))}")
+    if models_dir is not None and not models_dir.is_dir():
+        err.print(f"[red]error:[/red] no such folder: {escape(str(models_dir))}")
+        raise typer.Exit(2)
+    entries = list_models(models_dir)
+    if models_dir is not None and not any(e.path.parent == models_dir for e in entries):
+        err.print(f"[red]error:[/red] no .tflite models in {escape(str(models_dir))}")
+        raise typer.Exit(2)
+    if not entries:
+        folders = ", ".join(str(d) for d in model_dirs(models_dir))
+        err.print(f"[red]error:[/red] no .tflite models in {escape(folders)}")
         raise typer.Exit(2)
     try:
-        default = default_model_path().resolve()
+        default = default_model_path(models_dir).resolve()
     except FileNotFoundError:
         default = None
-    table = Table(caption="acc., macro-F1: on each model's held-out test split of n images")
-    table.add_column("model", no_wrap=True, min_width=max(len(p.stem) for p in paths))
-    for column in ("variant", "KiB", "input", "acc.", "macro-F1", "n", "default"):
-        table.add_column(column)
-    for path in paths:
+    rows = []
+    for entry in entries:
+        row = {"name": entry.name, "path": str(entry.path), "default": entry.path.resolve() == default}
         try:
-            card = load_card(path)
+            card = load_card(entry.path)
         except (OSError, ValueError) as exc:
-            table.add_row(escape(path.stem), "[red]no valid card[/red]", "", "", "", "", "", escape(str(exc))[:40])
+            rows.append({**row, "error": f"no valid card: {exc}"})
             continue
         m = card.test_metrics
-        table.add_row(
-            escape(path.stem),
-            card.variant,
-            f"{path.stat().st_size / 1024:.0f}",
-            f"{card.preprocessing.input_size}px",
-            f"{m.accuracy:.3f}" if m else "-",
-            f"{m.macro_f1:.3f}" if m else "-",
-            str(m.n_images) if m else "-",
-            "yes" if path.resolve() == default else "",
+        backend, runs = interpreter_can_run(entry.path, interpreter)
+        rows.append(
+            {
+                **row,
+                "variant": card.variant,
+                "view": card.preprocessing.view,
+                "input": card.preprocessing.input_size,
+                "kib": round(entry.path.stat().st_size / 1024),
+                "test_accuracy": m.accuracy if m else None,
+                "test_macro_f1": m.macro_f1 if m else None,
+                "test_images": m.n_images if m else None,
+                "day_fold_macro_f1": card.day_fold_macro_f1(),
+                "interpreter": backend,
+                "runs_here": runs,
+                "error": None,
+            }
         )
-    out.print(table)
+    if json_lines:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        caption="acc., F1: accuracy and macro-F1 on the model's held-out test split of n images\n"
+        "day F1: macro-F1 on unseen days, mean over folds and layouts (the card's protocol rows)\n"
+        "runs: loads in the interpreter named",
+        caption_justify="left",
+    )
+    for column in ("model", "variant", "view", "KiB", "acc.", "F1", "n", "day F1", "runs", "default"):
+        table.add_column(column, no_wrap=True)
+
+    def fig(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for row in rows:
+        if row["error"]:
+            table.add_row(escape(row["name"]), "[red]no valid card[/red]", "", "", "", "", "", "", "", "")
+            continue
+        runs = f"yes ({row['interpreter']})" if row["runs_here"] else f"[red]no ({row['interpreter']})[/red]"
+        table.add_row(
+            escape(row["name"]),
+            row["variant"],
+            f"{row['view']} {row['input']}",
+            str(row["kib"]),
+            fig(row["test_accuracy"]),
+            fig(row["test_macro_f1"]),
+            str(row["test_images"] or "-"),
+            fig(row["day_fold_macro_f1"]),
+            runs,
+            "yes" if row["default"] else "",
+        )
+    # Whole names and figures even through a pipe (80 columns) or in a narrow terminal.
+    Console(highlight=False, width=max(out.width, 125)).print(table)
+    folders = [str(d) for d in model_dirs(models_dir) if d.is_dir()]
+    err.print(f"[dim]searched: {escape(', '.join(folders))}[/dim]")
 
 
 if __name__ == "__main__":

@@ -90,22 +90,28 @@ def test_wrong_usage_exits_2(args):
     assert result.exit_code == 2, result.output
 
 
-def test_default_model_is_the_shipped_one(monkeypatch):
-    from edge.classifier import MODEL_ENV_VAR, default_model_path
-    from tests.conftest import SHIPPED_MODEL
+def test_default_model_is_the_shipped_one(monkeypatch, tmp_path):
+    from edge.resources import MODEL_ENV_VAR, MODELS_DIR_ENV_VAR, default_model_path
+    from tests.conftest import SHIPPED_INT8, SHIPPED_MODEL
 
     monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
+    monkeypatch.delenv(MODELS_DIR_ENV_VAR, raising=False)
     assert default_model_path() == SHIPPED_MODEL
-    monkeypatch.setenv(MODEL_ENV_VAR, "/elsewhere/m.tflite")
-    assert default_model_path() == Path("/elsewhere/m.tflite")
+    monkeypatch.setenv(MODEL_ENV_VAR, str(SHIPPED_INT8))
+    assert default_model_path() == SHIPPED_INT8
+    monkeypatch.setenv(MODEL_ENV_VAR, SHIPPED_INT8.stem)  # a listed name works too
+    assert default_model_path() == SHIPPED_INT8
+    monkeypatch.setenv(MODEL_ENV_VAR, str(tmp_path / "m.tflite"))
+    with pytest.raises(FileNotFoundError, match="m.tflite"):
+        default_model_path()
 
 
 def test_missing_default_pointer_is_a_clear_usage_error(monkeypatch, tmp_path):
-    import edge.classifier
+    import edge.resources
 
-    monkeypatch.delenv(edge.classifier.MODEL_ENV_VAR, raising=False)
-    monkeypatch.setattr(edge.classifier, "MODELS_DIR", tmp_path)
-    monkeypatch.setattr("edge.cli.default_model_path", edge.classifier.default_model_path)
+    monkeypatch.delenv(edge.resources.MODEL_ENV_VAR, raising=False)
+    monkeypatch.delenv(edge.resources.MODELS_DIR_ENV_VAR, raising=False)
+    monkeypatch.setattr(edge.resources, "shipped_models_dir", lambda: tmp_path)
     result = runner.invoke(app, ["classify", str(SAMPLES)])
     assert result.exit_code == 2
     assert "no default model" in result.stderr
