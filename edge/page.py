@@ -1,0 +1,55 @@
+"""The page stage: a decoded scan brought to one working scale, its shading divided out, levelled,
+with its ink found. Every later stage (layout, signals, the model's view) reads this one page.
+
+Later issues add photo rectification here (find the sheet, undo the perspective).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.deskew import level
+from edge.leads import LeadConfig, flatten_shading, ink_mask, marker_mask
+
+
+@dataclass(frozen=True)
+class Page:
+    gray: np.ndarray  # uint8, red channel at the working scale, shading flattened, levelled
+    ink: np.ndarray  # uint8 0/1: clearly darker than its neighbourhood (lead-switch markers included)
+    markers: np.ndarray  # uint8 0/1: vertical lines taller than any wave (markers, frames)
+    scale: float  # working-scale pixels per source pixel
+    angle: float  # degrees the page was turned to level it (0: untouched)
+    source_shape: tuple[int, int]  # (height, width) of the decoded scan
+
+    @property
+    def traces(self) -> np.ndarray:
+        """Ink without the markers: what the lead rows and traces are read from."""
+        return self.ink & ~self.markers
+
+
+def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
+    # Bring every scan to one working scale first, so what follows sees the same image at any
+    # resolution: INTER_AREA averages away the single-pixel grid dots of full-resolution prints,
+    # and small scans are enlarged (without this, test scans at half their size lost their traces
+    # in the final shrink: accuracy 0.37, against 0.73 with it and 0.78 as they are).
+    scale = work_size / max(gray.shape)
+    if scale < 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    elif scale > 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    return gray, scale
+
+
+def read_page(bgr: np.ndarray, work_size: int, config: LeadConfig) -> Page:
+    """The levelled page of a BGR scan. The red channel is the grayscale: a red/pink grid is
+    palest there, black traces stay black."""
+    gray, scale = to_work_scale(np.ascontiguousarray(bgr[..., 2]), work_size)
+    gray = flatten_shading(gray, config)
+    ink = ink_mask(gray, config)
+    gray, angle = level(gray, ink, config.deskew_max_degrees, config.deskew_min_degrees)
+    if angle:
+        ink = ink_mask(gray, config)
+    return Page(gray, ink, marker_mask(ink, config), scale, angle, (bgr.shape[0], bgr.shape[1]))
