@@ -31,6 +31,10 @@ LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5
 MOSAIC_ROWS, MOSAIC_COLS = 4, 3
 SECONDS_PER_ROW = 10.0
 PANEL_SECONDS = 2.5
+# What a printout shows unless it says otherwise: 25 mm/s paper speed, 10 mm/mV gain, and a
+# calibration pulse of 1 mV at the start of each row.
+PAPER_SPEED_MM_S = 25.0
+GAIN_MM_PER_MV = 10.0
 
 
 class LayoutError(ValueError):
@@ -91,6 +95,20 @@ class LeadLayout:
     rhythm_rows: int  # rows below the lead rows (rhythm strips)
     panels: tuple[PanelBox, ...]  # in LEAD_NAMES order, in work-size pixels (may extend past the page)
     scale: float  # work-size pixels per source pixel
+    # Where the traces run (work-size px): lead rows start at x_start and end at x_end, 10 s later;
+    # each row's baseline (lead rows first, then rhythm strips) and horizontal extent.
+    x_start: float = 0.0
+    x_end: float = 0.0
+    row_baselines: tuple[float, ...] = ()
+    row_extents: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def columns(self) -> int:
+        return 12 // self.lead_rows
+
+    @property
+    def px_per_second(self) -> float:
+        return (self.x_end - self.x_start) / SECONDS_PER_ROW
 
     @property
     def description(self) -> str:
@@ -222,7 +240,17 @@ def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadCon
                 int(round(top + panel_height)),
             )
         )
-    return LeadLayout(name, lead_rows, len(rows) - lead_rows, tuple(boxes), scale)
+    return LeadLayout(
+        name,
+        lead_rows,
+        len(rows) - lead_rows,
+        tuple(boxes),
+        scale,
+        x_start=x0,
+        x_end=x1,
+        row_baselines=tuple(float(np.median([s.baseline for s in row])) for row in rows),
+        row_extents=tuple((float(min(s.x0 for s in row)), float(max(s.x1 for s in row))) for row in rows),
+    )
 
 
 def crop_panel(gray: np.ndarray, box: PanelBox, fill: int = 255) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""Checks of a digitized ECG that need no ground truth.
+
+- Einthoven: leads printed at the same instant obey II = I + III and aVR + aVL + aVF = 0 (the
+  limb leads are all computed from the same two electrode differences), so a digitizer that read
+  them right makes the residual small. Reported as an SNR in dB: the leads' power over the
+  residual's.
+- Rhythm strip: it repeats the lead it shows over the same seconds as that lead's panel.
+- Coverage: the share of each lead that could be followed.
+
+A scan whose checks fail carries warnings; its numbers are still given, never silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.signals import Ecg
+
+# Below these, the digitization is reported as doubtful.
+MIN_AGREEMENT_DB = 10.0
+MIN_COVERAGE = 0.9
+
+
+@dataclass(frozen=True)
+class EcgQuality:
+    einthoven_db: float | None  # II against I + III, where printed at the same instant
+    augmented_db: float | None  # aVR + aVL + aVF against 0
+    rhythm_db: float | None  # rhythm strip against the panel of the lead it shows
+    coverage: dict[str, float]  # lead -> share of samples followed
+    missing: dict[str, str]  # lead -> why it could not be read
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.warnings
+
+
+def _overlap(ecg: Ecg, names: tuple[str, ...]) -> list[np.ndarray] | None:
+    """The signals of ``names`` over the samples they share on the page's clock (None when they
+    were not printed at the same time or one is missing)."""
+    signals = [ecg.leads[n] for n in names]
+    if not all(s.ok for s in signals) or len({s.start_s for s in signals}) != 1:
+        return None
+    n = min(len(s.mv) for s in signals)
+    return [s.mv[:n] for s in signals]
+
+
+def _snr_db(power_of: list[np.ndarray], residual: np.ndarray) -> float | None:
+    known = ~np.isnan(residual)
+    for p in power_of:
+        known &= ~np.isnan(p)
+    if known.sum() < 0.5 * len(residual):
+        return None
+    r = residual[known] - residual[known].mean()
+    power = np.mean([np.mean((p[known] - p[known].mean()) ** 2) for p in power_of])
+    noise = float(np.mean(r**2))
+    if power == 0:
+        return None
+    return round(float(10 * np.log10(power / noise)), 2) if noise > 0 else 99.0
+
+
+def check(ecg: Ecg) -> EcgQuality:
+    warnings = []
+    limb = _overlap(ecg, ("I", "II", "III"))
+    einthoven = _snr_db([limb[1]], limb[1] - limb[0] - limb[2]) if limb else None
+    aug = _overlap(ecg, ("aVR", "aVL", "aVF"))
+    augmented = _snr_db(aug, aug[0] + aug[1] + aug[2]) if aug else None
+    rhythm_db = None
+    for strip in ecg.rhythm:
+        if strip.ok and strip.lead in ecg.leads and ecg.leads[strip.lead].ok:
+            panel = ecg.leads[strip.lead]
+            offset = int(round((panel.start_s - strip.start_s) * ecg.fs))
+            segment = strip.mv[offset : offset + len(panel.mv)]
+            if len(segment) == len(panel.mv):
+                rhythm_db = _snr_db([panel.mv], segment - panel.mv)
+                break
+    for name, value in (("Einthoven (II = I + III)", einthoven), ("aVR + aVL + aVF = 0", augmented),
+                        ("rhythm strip against its lead", rhythm_db)):  # fmt: skip
+        if value is not None and value < MIN_AGREEMENT_DB:
+            warnings.append(f"{name} agrees to {value:.1f} dB only: the leads may be misread")
+    missing = {name: s.reason for name, s in ecg.leads.items() if not s.ok}
+    if missing:
+        warnings.append(f"{len(missing)} lead(s) could not be read: {', '.join(missing)}")
+    thin = [name for name, s in ecg.leads.items() if s.ok and s.coverage < MIN_COVERAGE]
+    if thin:
+        warnings.append(f"trace partly lost in {', '.join(thin)}")
+    return EcgQuality(
+        einthoven_db=einthoven,
+        augmented_db=augmented,
+        rhythm_db=rhythm_db,
+        coverage={name: round(s.coverage, 3) for name, s in ecg.leads.items()},
+        missing=missing,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,323 @@
+"""The signals stage: every lead's trace read back into millivolts on the page's clock.
+
+From the levelled page and its layout (edge.page, edge.layout):
+
+1. scale: the lead rows span 10 s, which gives pixels per second; the 1 mV calibration pulse at
+   the start of the rows gives pixels per millivolt (whatever gain the printout used), else the
+   standard 10 mm/mV at 25 mm/s is assumed (square pixels);
+2. per lead, the trace is followed column by column inside its row's band: of the ink runs in a
+   column, the one nearest the trace's last position (so a tall QRS of the row above or below, a
+   lead label or a stray mark is not taken); its position is the darkness-weighted centre of the
+   run, or, where the run is long (a QRS apex), the end that points away from both neighbours;
+3. the positions become millivolts from the row's baseline, the median is removed (baseline), and
+   the samples are resampled to FS Hz. What could not be followed stays NaN; a lead with too little
+   trace gets a reason instead of numbers.
+
+Ground-truth-free checks live beside it (edge.quality).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge.leads import GAIN_MM_PER_MV, LEAD_NAMES, PAPER_SPEED_MM_S, SECONDS_PER_ROW, LeadLayout
+from edge.page import Page
+
+FS = 500.0  # Hz: every digitized lead is resampled to this rate
+MIN_COVERAGE = 0.5  # a lead followed over less than this share of its time is reported missing
+MAX_GAP_S = 0.02  # gaps up to this long (a removed lead-switch marker) are bridged linearly
+
+
+@dataclass(frozen=True)
+class LeadSignal:
+    lead: str | None  # lead name; None for a rhythm strip whose lead could not be told
+    start_s: float  # on the page's clock: 0 at the left end of the lead rows
+    mv: np.ndarray  # float64 samples at FS, NaN where the trace could not be followed
+    coverage: float  # share of samples known
+    reason: str | None = None  # why the lead is missing; None when it was read
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class Scale:
+    px_per_second: float  # page (working-size) pixels
+    px_per_mv: float
+    mv_from: str  # "calibration pulse" or "assumed 10 mm/mV"
+    pulses_found: int = 0
+
+    @property
+    def px_per_mm(self) -> float:
+        return self.px_per_second / PAPER_SPEED_MM_S
+
+
+@dataclass(frozen=True)
+class Ecg:
+    fs: float
+    layout: str
+    leads: dict[str, LeadSignal]  # all 12, in LEAD_NAMES order
+    rhythm: tuple[LeadSignal, ...]
+    scale: Scale
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _column_runs(ink: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Per column of a 0/1 image, the (first, last) row of each run of ink, top to bottom."""
+    height, width = ink.shape
+    padded = np.zeros((height + 2, width), np.int8)
+    padded[1:-1] = ink
+    change = np.diff(padded, axis=0).T  # (width, height + 1): +1 where a run starts, -1 past its end
+    start_x, start_y = np.nonzero(change == 1)
+    _, end_y = np.nonzero(change == -1)
+    runs: list[list[tuple[int, int]]] = [[] for _ in range(width)]
+    for x, a, b in zip(start_x.tolist(), start_y.tolist(), (end_y - 1).tolist()):
+        runs[x].append((a, b))
+    return runs
+
+
+def _stroke_width(runs: list[list[tuple[int, int]]]) -> float:
+    """Typical vertical thickness of the trace, in px (most columns cross a flat stretch)."""
+    lengths = [b - a + 1 for column in runs for a, b in column]
+    return float(np.median(lengths)) if lengths else 1.0
+
+
+def find_pulse_heights(page: Page, layout: LeadLayout, px_per_second: float) -> list[float]:
+    """Heights (px) of the calibration pulses left of the lead rows: an upright rectangle, about
+    0.2 s wide and 5-20 mm tall, before the trace starts."""
+    ink = page.traces
+    px_mm = px_per_second / PAPER_SPEED_MM_S
+    heights = []
+    x1 = int(layout.x_start)
+    x0 = max(0, int(layout.x_start - 1.0 * px_per_second))
+    for baseline in layout.row_baselines[: layout.lead_rows + layout.rhythm_rows]:
+        y0 = max(0, int(baseline - 25 * px_mm))
+        y1 = min(ink.shape[0], int(baseline + 5 * px_mm))
+        region = ink[y0:y1, x0:x1]
+        if region.size == 0:
+            continue
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+        for i in range(1, count):
+            x, y, w, h, _area = stats[i]
+            if not (4 * px_mm <= h <= 25 * px_mm and 2 * px_mm <= w <= 12 * px_mm):
+                continue
+            if abs((y0 + y + h) - baseline) > 3 * px_mm:  # a pulse stands on the row's baseline
+                continue
+            mask = labels[y : y + h, x : x + w] == i
+            middle = mask[:, w // 3 : max(w // 3 + 1, 2 * w // 3)]
+            top = middle[: h // 2].sum(axis=0)  # the pulse's top line, seen in its middle columns
+            if top.size == 0 or np.median(top) == 0:
+                continue
+            thickness = float(np.median(top))
+            heights.append(h - thickness)
+    return heights
+
+
+def measure_scale(page: Page, layout: LeadLayout) -> Scale:
+    px_s = layout.px_per_second
+    assumed = GAIN_MM_PER_MV * px_s / PAPER_SPEED_MM_S
+    heights = find_pulse_heights(page, layout, px_s)
+    if heights:
+        measured = float(np.median(heights))
+        # A 1 mV pulse prints 2.5-40 mm tall at the gains machines offer (2.5-40 mm/mV... 5-20 usual).
+        if 0.25 * assumed <= measured <= 4.0 * assumed:
+            return Scale(px_s, measured, "calibration pulse", len(heights))
+    return Scale(px_s, assumed, "assumed 10 mm/mV", 0)
+
+
+def _nearest(column: list[tuple[int, int]], y: float) -> tuple[tuple[int, int] | None, float]:
+    """The run nearest ``y`` (0 when it covers it; the longer one on a tie) and its distance."""
+    best, best_distance = None, float("inf")
+    for a, b in column:
+        distance = a - y if a > y else (y - b if y > b else 0.0)
+        if distance < best_distance or (distance == best_distance and best and b - a > best[1] - best[0]):
+            best, best_distance = (a, b), distance
+    return best, best_distance
+
+
+def _track(runs, order, y: float, step_limit: float, max_jump: float, chosen: list) -> None:
+    """Follow the trace over the columns in ``order`` from height ``y``: in each column the run
+    nearest the last position, if it is within reach (reach grows over columns with no ink)."""
+    missed = 0
+    for x in order:
+        best, distance = _nearest(runs[x], y)
+        if best is None or distance > min(max_jump, step_limit * (1 + missed)):
+            missed += 1
+            continue
+        chosen[x] = best
+        y = (best[0] + best[1]) / 2
+        missed = 0
+
+
+def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float, max_jump: float) -> np.ndarray:
+    """Trace position (px, sub-pixel) per column of a band; NaN where none was found. Tracking
+    starts mid-segment, where the trace runs on its baseline, and goes both ways: lead labels and
+    switch markers sit at the segment's ends."""
+    width = ink.shape[1]
+    runs = _column_runs(ink)
+    chosen: list[tuple[int, int] | None] = [None] * width
+    middle = range(width // 4, max(width // 4 + 1, 3 * width // 4))
+    distances = [(_nearest(runs[x], start_y)[1], x) for x in middle if x < width and runs[x]]
+    if not distances:
+        return np.full(width, np.nan)
+    _, anchor = min(distances)
+    _track(runs, range(anchor, width), start_y, step_limit, max_jump, chosen)
+    if chosen[anchor] is not None:
+        y = (chosen[anchor][0] + chosen[anchor][1]) / 2
+        _track(runs, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
+    thickness = _stroke_width(runs)
+    xs = np.array([x for x in range(width) if chosen[x] is not None], dtype=int)
+    out = np.full(width, np.nan)
+    if xs.size == 0:
+        return out
+    a = np.array([chosen[x][0] for x in xs])
+    b = np.array([chosen[x][1] for x in xs])
+    # Darkness-weighted centre of each run, from cumulative sums down the columns.
+    darkness = 255.0 - gray[:, xs].astype(np.float64)
+    rows = np.arange(gray.shape[0], dtype=np.float64)[:, None]
+    cum_w = np.vstack([np.zeros((1, xs.size)), np.cumsum(darkness, axis=0)])
+    cum_wy = np.vstack([np.zeros((1, xs.size)), np.cumsum(darkness * rows, axis=0)])
+    cols = np.arange(xs.size)
+    weight = cum_w[b + 1, cols] - cum_w[a, cols]
+    centre = np.where(weight > 0, (cum_wy[b + 1, cols] - cum_wy[a, cols]) / np.maximum(weight, 1e-9), (a + b) / 2)
+    # A long run is a steep stroke or an apex; at an apex both neighbouring runs lie on one side,
+    # and the apex is the run's far end.
+    mid = (a + b) / 2
+    known = np.full(width, np.nan)
+    known[xs] = mid
+    prev = np.concatenate([[np.nan], known[:-1]])[xs]
+    nxt = np.concatenate([known[1:], [np.nan]])[xs]
+    long = (b - a + 1) > 2 * thickness
+    below = (np.isnan(prev) | (prev > mid)) & (np.isnan(nxt) | (nxt > mid)) & ~(np.isnan(prev) & np.isnan(nxt))
+    above = (np.isnan(prev) | (prev < mid)) & (np.isnan(nxt) | (nxt < mid)) & ~(np.isnan(prev) & np.isnan(nxt))
+    value = np.where(long, mid, centre)
+    value = np.where(long & below, a + thickness / 2, value)
+    value = np.where(long & above, b - thickness / 2, value)
+    out[xs] = value
+    return out
+
+
+def _bridge(values: np.ndarray, max_gap: int) -> np.ndarray:
+    """Short NaN gaps filled linearly between known neighbours."""
+    known = ~np.isnan(values)
+    if known.sum() < 2:
+        return values
+    out = values.copy()
+    idx = np.flatnonzero(known)
+    for left, right in zip(idx[:-1], idx[1:]):
+        if 1 < right - left <= max_gap + 1:
+            out[left + 1 : right] = np.interp(np.arange(left + 1, right), [left, right], values[[left, right]])
+    return out
+
+
+def _resample(positions_mv: np.ndarray, px_per_second: float, duration_s: float) -> np.ndarray:
+    """Column samples (one per px, centred) onto FS Hz, NaN where either neighbour is NaN."""
+    n = int(round(duration_s * FS))
+    t = np.arange(n) / FS
+    x = t * px_per_second - 0.5
+    i0 = np.clip(np.floor(x).astype(int), 0, len(positions_mv) - 1)
+    i1 = np.clip(i0 + 1, 0, len(positions_mv) - 1)
+    frac = np.clip(x - i0, 0.0, 1.0)
+    return positions_mv[i0] * (1 - frac) + positions_mv[i1] * frac
+
+
+def _band(layout: LeadLayout, row: int, height: int) -> tuple[int, int]:
+    """Rows of the page a trace of row ``row`` may reach: most of the way to its neighbours' baselines
+    (tall QRS complexes do cross into the next row's band; following, not the band, keeps them apart)."""
+    baselines = layout.row_baselines
+    b = baselines[row]
+    above = b - baselines[row - 1] if row > 0 else None
+    below = baselines[row + 1] - b if row + 1 < len(baselines) else None
+    gap = min(g for g in (above, below) if g is not None) if (above or below) else height / 4
+    top = b - 0.95 * (above if above is not None else gap)
+    bottom = b + 0.95 * (below if below is not None else gap)
+    return max(0, int(top)), min(height, int(np.ceil(bottom)))
+
+
+def _read_segment(page: Page, layout: LeadLayout, row: int, x0: float, x1: float, scale: Scale) -> np.ndarray:
+    """Millivolts per page column from x0 to x1 of a row, NaN where the trace was lost."""
+    top, bottom = _band(layout, row, page.gray.shape[0])
+    left, right = max(0, int(round(x0))), min(page.gray.shape[1], int(round(x1)))
+    out = np.full(max(0, int(round(x1)) - int(round(x0))), np.nan)
+    if right <= left or bottom <= top:
+        return out
+    ink = page.traces[top:bottom, left:right].copy()
+    # Lead labels and specks are small components; the trace is long or tall.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    keep = (stats[:, cv2.CC_STAT_WIDTH] >= 0.04 * ink.shape[1]) | (stats[:, cv2.CC_STAT_HEIGHT] >= 3 * scale.px_per_mm)
+    keep[0] = False
+    ink = keep[labels].astype(np.uint8)
+    baseline = layout.row_baselines[row] - top
+    band = page.gray[top:bottom, left:right]
+    y = _follow(ink, band, baseline, step_limit=0.5 * scale.px_per_mv, max_jump=0.5 * (bottom - top))
+    mv = (baseline - y) / scale.px_per_mv
+    offset = left - int(round(x0))
+    out[offset : offset + len(mv)] = mv
+    return out
+
+
+def _lead_signal(name: str | None, start_s: float, column_mv: np.ndarray, scale: Scale, duration: float) -> LeadSignal:
+    column_mv = _bridge(column_mv, max(1, int(round(MAX_GAP_S * scale.px_per_second))))
+    mv = _resample(column_mv, scale.px_per_second, duration)
+    known = ~np.isnan(mv)
+    coverage = float(known.mean()) if mv.size else 0.0
+    if coverage < MIN_COVERAGE:
+        reason = f"trace followed over {coverage:.0%} of its {duration:g} s"
+        return LeadSignal(name, start_s, np.full_like(mv, np.nan), coverage, reason)
+    mv = mv - np.nanmedian(mv)
+    return LeadSignal(name, start_s, mv, coverage)
+
+
+def _similarity_db(a: np.ndarray, b: np.ndarray) -> float | None:
+    """SNR of b against a in dB after removing each one's mean (NaNs ignored)."""
+    both = ~np.isnan(a) & ~np.isnan(b)
+    if both.sum() < 0.5 * len(a) or len(a) == 0:
+        return None
+    x, y = a[both] - a[both].mean(), b[both] - b[both].mean()
+    noise = float(np.sum((x - y) ** 2))
+    power = float(np.sum(x**2))
+    if power == 0:
+        return None
+    return float(10 * np.log10(power / noise)) if noise > 0 else 99.0
+
+
+def _name_rhythm(rhythm: np.ndarray, leads: dict[str, LeadSignal]) -> str | None:
+    """The lead a rhythm strip shows: the first-column lead its first seconds repeat (the strip
+    runs the same 10 s as the rows), when one agrees clearly."""
+    best, best_db = None, 10.0
+    for signal in leads.values():
+        if not signal.ok or signal.start_s > 0:
+            continue
+        db = _similarity_db(signal.mv, rhythm[: len(signal.mv)])
+        if db is not None and db > best_db:
+            best, best_db = signal.lead, db
+    return best
+
+
+def digitize(page: Page, layout: LeadLayout) -> Ecg:
+    """The 12 leads (and rhythm strips) of a page whose layout was found."""
+    scale = measure_scale(page, layout)
+    columns = layout.columns
+    column_px = (layout.x_end - layout.x_start) / columns
+    column_s = SECONDS_PER_ROW / columns
+    leads: dict[str, LeadSignal] = {}
+    for index, name in enumerate(LEAD_NAMES):
+        column, row = divmod(index, layout.lead_rows)
+        x0 = layout.x_start + column * column_px
+        mv = _read_segment(page, layout, row, x0, x0 + column_px, scale)
+        leads[name] = _lead_signal(name, column * column_s, mv, scale, column_s)
+    rhythm = []
+    for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
+        left, right = layout.row_extents[row]
+        x0 = min(left, layout.x_start)
+        mv = _read_segment(page, layout, row, x0, x0 + (layout.x_end - layout.x_start), scale)
+        start = (x0 - layout.x_start) / scale.px_per_second
+        signal = _lead_signal(None, round(start, 3), mv, scale, SECONDS_PER_ROW)
+        if signal.ok:
+            signal = LeadSignal(_name_rhythm(signal.mv, leads), signal.start_s, signal.mv, signal.coverage)
+        rhythm.append(signal)
+    return Ecg(FS, layout.description, leads, tuple(rhythm), scale)
