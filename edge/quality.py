@@ -66,7 +66,8 @@ def check(ecg: Ecg) -> EcgQuality:
     limb = _overlap(ecg, ("I", "II", "III"))
     einthoven = _snr_db([limb[1]], limb[1] - limb[0] - limb[2]) if limb else None
     aug = _overlap(ecg, ("aVR", "aVL", "aVF"))
-    augmented = _snr_db(aug, aug[0] + aug[1] + aug[2]) if aug else None
+    # Against the largest of the three, as II is the reference of Einthoven's law above.
+    augmented = _snr_db([max(aug, key=lambda x: np.nanmean(x**2))], aug[0] + aug[1] + aug[2]) if aug else None
     rhythm_db = None
     for strip in ecg.rhythm:
         if strip.ok and strip.lead in ecg.leads and ecg.leads[strip.lead].ok:

@@ -197,6 +197,17 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
     value = np.where(long, mid, centre)
     value = np.where(long & below, a + thickness / 2, value)
     value = np.where(long & above, b - thickness / 2, value)
+    # A long run between two flat columns (or the segment's edge) is not a wave: a QRS takes
+    # several columns to rise and fall. It is a label or a marker stub touching the trace, which
+    # passes where its neighbours are.
+    length = np.full(width, np.nan)
+    length[xs] = b - a + 1
+    prev_len = np.concatenate([[np.nan], length[:-1]])[xs]
+    next_len = np.concatenate([length[1:], [np.nan]])[xs]
+    flat = thickness * 1.5
+    isolated = long & ~(prev_len > flat) & ~(next_len > flat) & ~(np.isnan(prev) & np.isnan(nxt))
+    level = np.where(np.isnan(prev), nxt, np.where(np.isnan(nxt), prev, (prev + nxt) / 2))
+    value = np.where(isolated, np.clip(level, a + thickness / 2, b - thickness / 2), value)
     out[xs] = value
     return out
 
@@ -214,11 +225,12 @@ def _bridge(values: np.ndarray, max_gap: int) -> np.ndarray:
     return out
 
 
-def _resample(positions_mv: np.ndarray, px_per_second: float, duration_s: float) -> np.ndarray:
-    """Column samples (one per px, centred) onto FS Hz, NaN where either neighbour is NaN."""
+def _resample(positions_mv: np.ndarray, px_per_second: float, duration_s: float, origin: float) -> np.ndarray:
+    """Column samples (one per px, centred on j + 0.5) onto FS Hz from ``origin`` px into the first
+    column, NaN where either neighbour is NaN."""
     n = int(round(duration_s * FS))
     t = np.arange(n) / FS
-    x = t * px_per_second - 0.5
+    x = t * px_per_second + origin - 0.5
     i0 = np.clip(np.floor(x).astype(int), 0, len(positions_mv) - 1)
     i1 = np.clip(i0 + 1, 0, len(positions_mv) - 1)
     frac = np.clip(x - i0, 0.0, 1.0)
@@ -239,10 +251,10 @@ def _band(layout: LeadLayout, row: int, height: int) -> tuple[int, int]:
 
 
 def _read_segment(page: Page, layout: LeadLayout, row: int, x0: float, x1: float, scale: Scale) -> np.ndarray:
-    """Millivolts per page column from x0 to x1 of a row, NaN where the trace was lost."""
+    """Millivolts per page column from floor(x0) to floor(x1) of a row, NaN where the trace was lost."""
     top, bottom = _band(layout, row, page.gray.shape[0])
-    left, right = max(0, int(round(x0))), min(page.gray.shape[1], int(round(x1)))
-    out = np.full(max(0, int(round(x1)) - int(round(x0))), np.nan)
+    left, right = max(0, int(np.floor(x0))), min(page.gray.shape[1], int(np.floor(x1)))
+    out = np.full(max(0, int(np.floor(x1)) - int(np.floor(x0))), np.nan)
     if right <= left or bottom <= top:
         return out
     ink = page.traces[top:bottom, left:right].copy()
@@ -255,14 +267,16 @@ def _read_segment(page: Page, layout: LeadLayout, row: int, x0: float, x1: float
     band = page.gray[top:bottom, left:right]
     y = _follow(ink, band, baseline, step_limit=0.5 * scale.px_per_mv, max_jump=0.5 * (bottom - top))
     mv = (baseline - y) / scale.px_per_mv
-    offset = left - int(round(x0))
+    offset = left - int(np.floor(x0))
     out[offset : offset + len(mv)] = mv
     return out
 
 
-def _lead_signal(name: str | None, start_s: float, column_mv: np.ndarray, scale: Scale, duration: float) -> LeadSignal:
+def _lead_signal(
+    name: str | None, start_s: float, column_mv: np.ndarray, origin: float, scale: Scale, duration: float
+) -> LeadSignal:
     column_mv = _bridge(column_mv, max(1, int(round(MAX_GAP_S * scale.px_per_second))))
-    mv = _resample(column_mv, scale.px_per_second, duration)
+    mv = _resample(column_mv, scale.px_per_second, duration, origin)
     known = ~np.isnan(mv)
     coverage = float(known.mean()) if mv.size else 0.0
     if coverage < MIN_COVERAGE:
@@ -309,14 +323,14 @@ def digitize(page: Page, layout: LeadLayout) -> Ecg:
         column, row = divmod(index, layout.lead_rows)
         x0 = layout.x_start + column * column_px
         mv = _read_segment(page, layout, row, x0, x0 + column_px, scale)
-        leads[name] = _lead_signal(name, column * column_s, mv, scale, column_s)
+        leads[name] = _lead_signal(name, column * column_s, mv, x0 - np.floor(x0), scale, column_s)
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
         left, right = layout.row_extents[row]
         x0 = min(left, layout.x_start)
         mv = _read_segment(page, layout, row, x0, x0 + (layout.x_end - layout.x_start), scale)
         start = (x0 - layout.x_start) / scale.px_per_second
-        signal = _lead_signal(None, round(start, 3), mv, scale, SECONDS_PER_ROW)
+        signal = _lead_signal(None, round(start, 3), mv, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
         if signal.ok:
             signal = LeadSignal(_name_rhythm(signal.mv, leads), signal.start_s, signal.mv, signal.coverage)
         rhythm.append(signal)
