@@ -1,0 +1,91 @@
+"""Decode -> page -> layout -> signals -> measurements and quality, for `ecg-edge digitize` and for
+everything else that wants the signals of a scan (the classifier hands over the page and layout it
+already found, so nothing is computed twice)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.layout import find_layout
+from edge.leads import LayoutError, LeadConfig, LeadLayout
+from edge.measure import Measurements, measure
+from edge.page import Page, read_page
+from edge.preprocess import PreprocessConfig, load_scan
+from edge.quality import EcgQuality, check
+from edge.signals import Ecg, digitize
+
+DEFAULT_CONFIG = PreprocessConfig()
+
+
+@dataclass(frozen=True)
+class EcgReading:
+    """A scan read back into signals, with what was measured on them and how far to trust them."""
+
+    ecg: Ecg
+    measurements: Measurements
+    quality: EcgQuality
+    digitize_ms: float = 0.0
+    measure_ms: float = 0.0
+
+
+def read_signals(page: Page, layout: LeadLayout) -> EcgReading:
+    t0 = time.perf_counter()
+    ecg = digitize(page, layout)
+    t1 = time.perf_counter()
+    measurements = measure(ecg)
+    t2 = time.perf_counter()
+    return EcgReading(ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+
+def read_ecg(source, config: PreprocessConfig = DEFAULT_CONFIG) -> EcgReading:
+    """A path, encoded bytes or a BGR array, all the way to signals. Raises ImageDecodeError for
+    unreadable files and LayoutError when no 12-lead layout is found."""
+    bgr = load_scan(source, config)
+    lead_config: LeadConfig = config.leads
+    page = read_page(bgr, config.work_size, lead_config)
+    layout = find_layout(page, lead_config)
+    return read_signals(page, layout)
+
+
+def _samples(mv: np.ndarray) -> list[float | None]:
+    """JSON-ready samples: NaN becomes null, values rounded to the microvolt."""
+    return [None if np.isnan(v) else round(float(v), 4) for v in mv]
+
+
+def reading_to_json(reading: EcgReading) -> dict:
+    """The `digitize --json` contract, less "file" and "error" (the CLI adds them)."""
+    ecg = reading.ecg
+    return {
+        "fs": ecg.fs,
+        "layout": ecg.layout,
+        "leads": {name: {"start_s": s.start_s, "mv": _samples(s.mv)} for name, s in ecg.leads.items()},
+        "rhythm": [{"lead": r.lead, "start_s": r.start_s, "mv": _samples(r.mv)} for r in ecg.rhythm],
+        "measurements": reading.measurements.to_json(),
+        "quality": quality_to_json(reading),
+    }
+
+
+def _number(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def quality_to_json(reading: EcgReading) -> dict:
+    q, scale = reading.quality, reading.ecg.scale
+    return {
+        "ok": q.ok,
+        "warnings": list(q.warnings),
+        "einthoven_db": _number(q.einthoven_db),
+        "augmented_db": _number(q.augmented_db),
+        "rhythm_db": _number(q.rhythm_db),
+        "coverage": q.coverage,
+        "missing": q.missing,
+        "px_per_mm": _number(scale.px_per_mm, 3),
+        "px_per_mv": _number(scale.px_per_mv, 3),
+        "mv_scale_from": scale.mv_from,
+    }
+
+
+__all__ = ["EcgReading", "LayoutError", "read_ecg", "read_signals", "reading_to_json"]
