@@ -24,11 +24,12 @@ import gradio as gr
 import numpy as np
 
 from edge.card import load_card
-from edge.classifier import EcgClassifier, ModelIntegrityError
+from edge.classifier import ClassifierOptions, EcgClassifier, ModelIntegrityError
 from edge.explain import explained_scan
 from edge.labels import DISCLAIMER
+from edge.plot import draw_leads
 from edge.preprocess import ImageDecodeError
-from edge.report import ReportInput, write_report
+from edge.report import ReportInput, measurement_rows, write_report
 from edge.resources import default_model_path, list_models, model_dirs, samples_dir
 
 MAX_UPLOAD = "20mb"
@@ -71,7 +72,8 @@ class Classifiers:
     def get(self, model_path: str) -> EcgClassifier:
         cache = self._local.__dict__.setdefault("by_path", {})
         if model_path not in cache:
-            cache[model_path] = EcgClassifier.create_from_model_path(model_path)
+            options = ClassifierOptions(model_path=Path(model_path), measure=True)
+            cache[model_path] = EcgClassifier.create_from_options(options)
         return cache[model_path]
 
 
@@ -107,6 +109,17 @@ class ScratchDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def measurements_markdown(reading) -> str:
+    """The measurements as a Markdown table, with the digitizer's checks under it."""
+    lines = ["| measurement | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in measurement_rows(reading)]
+    if reading.quality.ok:
+        lines.append("\nDigitization checks agree (Einthoven, aVR + aVL + aVF = 0, rhythm strip).")
+    else:
+        lines += [f"\n**Warning:** {w}." for w in reading.quality.warnings]
+    return "\n".join(lines)
+
+
 def _rgb(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -133,7 +146,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
     scratch = ScratchDir()
 
     def analyse(upload: str | None, model_path: str):
-        empty = (None, "", None, None, None)
+        empty = (None, "", None, None, None, None)
         if not upload:
             return (None, "**Upload an ECG image first.**", *empty[2:])
         name = Path(upload).name
@@ -154,6 +167,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
                 f"**{result.gate.reason.capitalize()}.** No cardiac label is given.",
                 pre.image,
                 None,
+                None,
                 str(pdf),
             )
         if result.layout:
@@ -166,7 +180,11 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
             f"### {result.label.display_name} ({result.confidence:.0%})\n\n{result.label.message}{grid}\n\n"
             f"Model: `{classifier.card.name}` ({classifier.card.variant}), interpreter {classifier.interpreter_name}."
         )
-        return (result.probabilities_by_name(), message, pre.image, _rgb(laid), str(pdf))
+        leads = None
+        if result.reading is not None:
+            message += "\n\n" + measurements_markdown(result.reading)
+            leads = _rgb(draw_leads(result.reading.ecg))
+        return (result.probabilities_by_name(), message, pre.image, _rgb(laid), leads, str(pdf))
 
     with gr.Blocks(title="ecg-edge", analytics_enabled=False, delete_cache=(60, KEEP_FILES_S)) as demo:
         gr.Markdown(
@@ -190,10 +208,11 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
         with gr.Row():
             model_input = gr.Image(label="What the model saw (preprocessed)", type="numpy")
             heatmap = gr.Image(label="Regions the model relied on (occlusion)", type="numpy")
+        leads = gr.Image(label="The 12 leads as digitized (mV over the page's 10 s)", type="numpy")
         button.click(
             analyse,
             inputs=[upload, model],
-            outputs=[label, message, model_input, heatmap, report],
+            outputs=[label, message, model_input, heatmap, leads, report],
             api_name="analyse",
             concurrency_limit=CONCURRENCY,
         )

@@ -17,11 +17,12 @@ import numpy as np
 from edge.classifier import EcgClassifier
 from edge.preprocess import ImageDecodeError
 
-STAGES = ("decode", "gate", "page", "inference", "total")
+STAGES = ("decode", "gate", "page", "signals", "inference", "total")
 STAGE_TITLES = {
     "decode": "decode",
     "gate": "ECG check",
     "page": "page and lead finding",
+    "signals": "digitizing and measuring",
     "inference": "inference",
     "total": "total",
 }
@@ -115,6 +116,7 @@ def _stage_ms(timings) -> dict[str, float]:
         "decode": timings.decode_ms,
         "gate": timings.gate_ms,
         "page": timings.page_ms,
+        "signals": timings.signals_ms,
         "inference": timings.inference_ms,
         "total": timings.total_ms,
     }

@@ -17,6 +17,7 @@ from edge.gate import GateResult, check_ecg
 from edge.interpreter import pick_backend, quiet_native_stderr
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
+from edge.pipeline import EcgReading, read_signals
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
 
 
@@ -50,6 +51,9 @@ class ClassifierOptions:
     num_threads: int = 1
     verify_sha256: bool = True
     interpreter: str | None = None  # force one backend by name; None picks the lightest installed
+    # Also digitize the leads and measure them (models that read lead panels; edge.pipeline). Off by
+    # default: it costs more than the rest of a scan's preparation (see README).
+    measure: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,12 @@ class Timings:
     inference_ms: float
     decode_ms: float = 0.0
     gate_ms: float = 0.0  # the "is this an ECG printout?" check
+    signals_ms: float = 0.0  # digitizing and measuring (part of preprocess_ms)
 
     @property
     def page_ms(self) -> float:
         """Page and lead finding, down to the model input."""
-        return self.preprocess_ms - self.decode_ms - self.gate_ms
+        return self.preprocess_ms - self.decode_ms - self.gate_ms - self.signals_ms
 
     @property
     def total_ms(self) -> float:
@@ -82,6 +87,7 @@ class ClassificationResult:
     uncertain: bool = False
     gate: GateResult | None = None  # the "is this an ECG printout?" check, when it ran
     layout: str | None = None  # the lead layout found (models that see lead panels), e.g. "6x2 + 1 rhythm"
+    reading: EcgReading | None = None  # the digitized leads, their measurements and checks
 
     @property
     def is_ecg(self) -> bool:
@@ -175,10 +181,10 @@ class EcgClassifier:
     def preprocess(self, source) -> PreprocessedImage:
         return preprocess(source, self.card.preprocessing)
 
-    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings]:
-        """Decode, check that it is an ECG printout, preprocess; milliseconds spent (inference 0).
-        A page whose 12 lead rows cannot be found (models that see lead panels) gets a refusing
-        gate result, and its page view as the image shown."""
+    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | None]:
+        """Decode, check that it is an ECG printout, preprocess, digitize; milliseconds spent
+        (inference 0). A page whose 12 lead rows cannot be found (models that see lead panels) gets
+        a refusing gate result, and its page view as the image shown."""
         t0 = time.perf_counter()
         bgr = self.load_scan(source)
         t1 = time.perf_counter()
@@ -192,7 +198,14 @@ class EcgClassifier:
             if gate.is_ecg:
                 gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
         t3 = time.perf_counter()
-        return pre, gate, Timings((t3 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - t1) * 1e3)
+        reading = None
+        if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:
+            reading = read_signals(pre.page, pre.layout)
+        t4 = time.perf_counter()
+        timings = Timings(
+            (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - t1) * 1e3, signals_ms=(t4 - t3) * 1e3
+        )
+        return pre, gate, timings, reading
 
     def load_scan(self, source) -> np.ndarray:
         """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""
@@ -205,11 +218,11 @@ class EcgClassifier:
 
     def classify_with_input(self, source) -> tuple[ClassificationResult, PreprocessedImage]:
         """As ``classify``, also returning the model input (for explanations and reports)."""
-        pre, gate, timings = self._prepare(source)
-        return self._classify_preprocessed(pre, gate, timings), pre
+        pre, gate, timings, reading = self._prepare(source)
+        return self._classify_preprocessed(pre, gate, timings, reading), pre
 
     def _classify_preprocessed(
-        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings
+        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings, reading: EcgReading | None = None
     ) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
@@ -224,6 +237,7 @@ class EcgClassifier:
             uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
             gate=gate,
             layout=pre.layout.description if pre.layout else None,
+            reading=reading,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:

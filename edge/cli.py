@@ -14,6 +14,7 @@ from rich.markup import escape
 from edge.classifier import ClassifierOptions, EcgClassifier, UnsupportedModelError, runnable_sibling
 from edge.interpreter import BACKENDS
 from edge.labels import LABELS
+from edge.pipeline import quality_to_json
 from edge.preprocess import iter_input_files
 from edge.resources import MODELS_DIR_ENV_VAR, default_model_path, model_dirs, resolve_model
 
@@ -49,6 +50,14 @@ InterpreterOption = Annotated[
     ),
 ]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help="Interpreter threads.")]
+MeasureOption = Annotated[
+    bool,
+    typer.Option(
+        "--measure/--no-measure",
+        help="Also digitize the 12 leads and measure them (rate, intervals, axis, ST, Q, T); "
+        "about 3x the time per scan. Always on with --pdf.",
+    ),
+]
 DEFAULT_WORKERS = os.cpu_count() or 1
 
 
@@ -58,14 +67,18 @@ def main() -> None:
 
 
 def load_classifier(
-    model: str | None, threads: int, models_dir: Path | None = None, interpreter: str | None = None
+    model: str | None,
+    threads: int,
+    models_dir: Path | None = None,
+    interpreter: str | None = None,
+    measure: bool = False,
 ) -> EcgClassifier:
     """The model asked for (or the default). When the installed interpreter cannot run the default,
     another variant of it that it can run is used, with a note; an explicit --model is never swapped."""
     path = model or "default model"
     try:
         path = resolve_model(model, models_dir) if model else default_model_path(models_dir)
-        options = ClassifierOptions(model_path=path, num_threads=threads, interpreter=interpreter)
+        options = ClassifierOptions(model_path=path, num_threads=threads, interpreter=interpreter, measure=measure)
         try:
             return EcgClassifier.create_from_options(options)
         except UnsupportedModelError as exc:
@@ -102,6 +115,7 @@ def classify(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Threads decoding and preprocessing scans. Default: CPU count.")
     ] = DEFAULT_WORKERS,
+    measure: MeasureOption = False,
     pdf: Annotated[
         Path | None,
         typer.Option("--pdf", help="Also write a PDF report with an occlusion heat map (one input file only)."),
@@ -119,7 +133,7 @@ def classify(
     if pdf is not None and (len(files) != 1 or paths[0].is_dir()):
         err.print("[red]error:[/red] --pdf takes exactly one input file")
         raise typer.Exit(2)
-    classifier = load_classifier(model, threads, models_dir, interpreter)
+    classifier = load_classifier(model, threads, models_dir, interpreter, measure or pdf is not None)
     if pdf is not None:
         _classify_with_report(classifier, files[0], pdf, json_lines)
         return
@@ -148,7 +162,7 @@ UNCERTAIN = "uncertain: refer for review"
 def _print_error(path: Path, message: str, json_lines: bool) -> None:
     if json_lines:
         row = {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "reason": None}
-        print(json.dumps({**row, "layout": None, "error": message}))
+        print(json.dumps({**row, "layout": None, "measurements": None, "quality": None, "error": message}))
     else:
         out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
 
@@ -162,6 +176,8 @@ def _json_row(path: Path, result) -> dict:
             "uncertain": None,
             "reason": result.gate.reason,
             "layout": None,
+            "measurements": None,
+            "quality": None,
             "error": None,
         }
     return {
@@ -171,6 +187,8 @@ def _json_row(path: Path, result) -> dict:
         "uncertain": result.uncertain,
         "reason": UNCERTAIN if result.uncertain else None,
         "layout": result.layout,
+        "measurements": result.reading.measurements.to_json() if result.reading else None,
+        "quality": quality_to_json(result.reading) if result.reading else None,
         "error": None,
     }
 
@@ -184,9 +202,16 @@ def _readable_line(path: Path, result) -> str:
     else:
         grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
+    signals = ""
+    if result.reading is not None:
+        m = result.reading.measurements
+        rate = "-" if m.heart_rate_bpm is None else f"{m.heart_rate_bpm:.0f} bpm"
+        signals = f"  rate {rate}"
+        if not result.reading.quality.ok:
+            signals += f"  [yellow]({escape('; '.join(result.reading.quality.warnings))})[/yellow]"
     return (
         f"{escape(str(path))}  [bold]{result.label.display_name}[/bold] ({result.confidence:.0%}){doubt}  "
-        f"[dim]{probs}[/dim]{grid}"
+        f"[dim]{probs}[/dim]{grid}{signals}"
     )
 
 
@@ -211,6 +236,109 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         print(json.dumps({**_json_row(path, result), "report": str(pdf)}))
     else:
         out.print(f"{_readable_line(path, result)}  report: {escape(str(pdf))}")
+
+
+DIGITIZE_KEYS = ("file", "fs", "layout", "leads", "rhythm", "measurements", "quality", "error")
+
+
+def _digitize_error(path: Path, message: str) -> dict:
+    return {**dict.fromkeys(DIGITIZE_KEYS), "file": str(path), "error": message}
+
+
+@app.command()
+def digitize(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line (the signals).")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Also write each scan's signals into this folder.", show_default=False)
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="File format for --out: csv, json or wfdb.")] = "csv",
+) -> None:
+    """Read each scan back into 12 calibrated leads (mV, 500 Hz) with measurements and quality
+    checks; print one line per file."""
+    from edge.export import FORMATS, export
+    from edge.gate import check_ecg
+    from edge.layout import find_layout
+    from edge.leads import LayoutError
+    from edge.page import read_page
+    from edge.pipeline import DEFAULT_CONFIG, read_signals, reading_to_json
+    from edge.preprocess import ImageDecodeError, load_scan
+
+    if fmt not in FORMATS:
+        err.print(f"[red]error:[/red] unknown --format {escape(fmt)}: one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    if fmt == "wfdb" and out_dir is not None:
+        try:
+            import wfdb  # noqa: F401
+        except ImportError as exc:
+            hint = escape("pip install 'ecg-edge[wfdb]'")
+            err.print(f"[red]error:[/red] --format wfdb needs the wfdb package: {hint}")
+            raise typer.Exit(2) from exc
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
+        raise typer.Exit(2)
+    files = iter_input_files(paths)
+    if not files:
+        err.print("[red]error:[/red] no files found")
+        raise typer.Exit(2)
+    failures = 0
+    for path in files:
+        try:
+            bgr = load_scan(path, DEFAULT_CONFIG)
+            gate = check_ecg(bgr)
+            if not gate.is_ecg:
+                raise LayoutError(gate.reason)
+            page = read_page(bgr, DEFAULT_CONFIG.work_size, DEFAULT_CONFIG.leads)
+            try:
+                layout = find_layout(page, DEFAULT_CONFIG.leads)
+            except LayoutError as exc:
+                raise LayoutError(f"ECG layout not recognised: {exc}") from exc
+            reading = read_signals(page, layout)
+        except (ImageDecodeError, LayoutError) as exc:
+            failures += 1
+            message = str(exc).removeprefix(f"{path}: ")
+            if json_lines:
+                print(json.dumps(_digitize_error(path, message)))
+            else:
+                out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+            continue
+        row = {"file": str(path), **reading_to_json(reading), "error": None}
+        written = None
+        if out_dir is not None:
+            try:
+                written = export(reading.ecg, row, path, out_dir, fmt)
+            except OSError as exc:
+                err.print(f"[red]error:[/red] cannot write into {escape(str(out_dir))}: {escape(str(exc))}")
+                raise typer.Exit(1) from exc
+        if json_lines:
+            print(json.dumps(row))
+        else:
+            out.print(_digitized_line(path, reading, written))
+    err.print(f"[dim]{len(files) - failures} digitized, {failures} failed[/dim]")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _digitized_line(path: Path, reading, written: Path | None) -> str:
+    m = reading.measurements
+
+    def fig(value: float | None, unit: str, digits: int = 0) -> str:
+        return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+    parts = [
+        f"{escape(str(path))}  [bold]{escape(reading.ecg.layout)}[/bold]",
+        f"rate {fig(m.heart_rate_bpm, ' bpm')}",
+        f"PR {fig(m.pr_ms, ' ms')}",
+        f"QRS {fig(m.qrs_ms, ' ms')}",
+        f"QT/QTc {fig(m.qt_ms, '')}/{fig(m.qtc_ms, ' ms')}",
+        f"axis {fig(m.axis_deg, ' deg')}",
+    ]
+    q = reading.quality
+    parts.append("[green]checks ok[/green]" if q.ok else f"[yellow]{escape('; '.join(q.warnings))}[/yellow]")
+    if written is not None:
+        parts.append(f"[dim]-> {escape(str(written))}[/dim]")
+    return "  ".join(parts)
 
 
 @app.command()
@@ -257,6 +385,7 @@ def benchmark(
         int, typer.Option("--folder-size", min=1, help="Scans in the throughput pass (the inputs repeated).")
     ] = 32,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
+    measure: MeasureOption = False,
 ) -> None:
     """Time this machine: decode, ECG check, page and lead finding, inference and total per scan
     (median and p90, warm), scans/s over a folder, peak memory. Run it on the target machine."""
@@ -277,7 +406,7 @@ def benchmark(
     if not files:
         err.print("[red]error:[/red] no scans to time (the shipped samples are missing: pass files or folders)")
         raise typer.Exit(2)
-    classifier = load_classifier(model, threads, models_dir, interpreter)
+    classifier = load_classifier(model, threads, models_dir, interpreter, measure)
     loaded = peak_rss_mib()
     with Progress(console=err, transient=True, disable=json_out) as progress:
         task = progress.add_task("timing", total=None)

@@ -21,6 +21,8 @@ from reportlab.pdfgen.canvas import Canvas
 from edge.card import ModelCard
 from edge.classifier import ClassificationResult
 from edge.labels import DISCLAIMER, LABELS
+from edge.leads import LEAD_NAMES, SECONDS_PER_ROW
+from edge.pipeline import EcgReading
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,11 @@ def write_report(data: ReportInput, path: Path) -> Path:
         c.setFillColor(colors.darkred)
         _lines(c, DISCLAIMER, margin, margin + 22, width, "Helvetica-Bold", 9)
         c.showPage()
+        if result.is_ecg and result.reading is not None:
+            _signals_page(c, result.reading, margin, width, page_h)
+            c.setFillColor(colors.darkred)
+            _lines(c, DISCLAIMER, margin, margin + 22, width, "Helvetica-Bold", 9)
+            c.showPage()
         c.save()
         umask = os.umask(0)
         os.umask(umask)
@@ -157,3 +164,99 @@ def write_report(data: ReportInput, path: Path) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _figure(value: float | None, unit: str, digits: int = 0) -> str:
+    return "not measured" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def measurement_rows(reading: EcgReading) -> list[tuple[str, str]]:
+    """(name, value) rows of the measurements, as the report and the app show them."""
+    m = reading.measurements
+    rows = [
+        ("Heart rate", _figure(m.heart_rate_bpm, "bpm")),
+        ("RR irregularity (SD/mean)", _figure(m.rr_irregularity, "", 3).strip()),
+        ("PR interval", _figure(m.pr_ms, "ms")),
+        ("QRS duration", _figure(m.qrs_ms, "ms")),
+        ("QT / QTc (Bazett)", f"{_figure(m.qt_ms, 'ms')} / {_figure(m.qtc_ms, 'ms')}"),
+        ("QRS axis", _figure(m.axis_deg, "degrees")),
+    ]
+    st = ", ".join(f"{lead} {v:+.2f}" for lead, v in m.st_mv.items() if v is not None and abs(v) >= 0.1)
+    rows.append(("ST level, 60 ms after J (mV, leads beyond 0.1)", st or "none beyond 0.1 mV"))
+    rows.append(("Q waves of pathological size", ", ".join(k for k, v in m.q_wave.items() if v) or "none"))
+    rows.append(("T waves inverted", ", ".join(k for k, v in m.t_inverted.items() if v) or "none"))
+    rows.append(("Rate and intervals from", f"{m.rate_from or '-'} ({m.beats} beats)"))
+    return rows
+
+
+def _trace(c: Canvas, mv: np.ndarray, x0: float, y0: float, px_s: float, px_mv: float, fs: float) -> None:
+    """One signal as a polyline (breaks where it is NaN), baseline at y0."""
+    path, drawing = c.beginPath(), False
+    for i in range(0, len(mv), 2):  # 250 points per second is plenty at this size
+        v = mv[i]
+        if np.isnan(v):
+            drawing = False
+            continue
+        x, y = x0 + i / fs * px_s, y0 + float(np.clip(v, -2.5, 2.5)) * px_mv
+        if drawing:
+            path.lineTo(x, y)
+        else:
+            path.moveTo(x, y)
+            drawing = True
+    c.drawPath(path, stroke=1, fill=0)
+
+
+def _signals_page(c: Canvas, reading: EcgReading, margin: float, width: float, page_h: float) -> None:
+    """The digitized leads, redrawn at 25 mm/s-like proportions, the measurements and the checks."""
+    ecg = reading.ecg
+    y = page_h - margin
+    c.setFont("Helvetica-Bold", 13)
+    c.drawString(margin, y - 12, "Digitized leads and measurements")
+    y -= 24
+    y = _lines(
+        c, f"Read from a {ecg.layout} printout; {ecg.scale.px_per_mm:.2f} px/mm, mV scale from the "
+        f"{ecg.scale.mv_from}. Grid: 0.2 s and 0.5 mV.", margin, y, width, "Helvetica", 8,
+    )  # fmt: skip
+    # As printed: leads that start together share a column, so the rows are the layout's lead rows.
+    lead_rows = max(1, sum(1 for s in ecg.leads.values() if s.start_s == 0))
+    rows = lead_rows + len(ecg.rhythm)
+    row_h = (24 if rows <= 5 else 19) * mm
+    px_s = width / SECONDS_PER_ROW
+    px_mv = 8 * mm
+    top = y - 4
+    c.setStrokeColor(colors.Color(1.0, 0.8, 0.8))
+    c.setLineWidth(0.3)
+    for k in range(int(SECONDS_PER_ROW / 0.2) + 1):
+        c.line(margin + k * 0.2 * px_s, top - rows * row_h, margin + k * 0.2 * px_s, top)
+    for k in range(int(rows * row_h / (0.5 * px_mv)) + 1):
+        c.line(margin, top - k * 0.5 * px_mv, margin + width, top - k * 0.5 * px_mv)
+    c.setStrokeColor(colors.black)
+    c.setLineWidth(0.6)
+    for index, name in enumerate(LEAD_NAMES):
+        signal = ecg.leads[name]
+        baseline = top - (index % lead_rows + 0.55) * row_h
+        x0 = margin + signal.start_s * px_s
+        c.setFont("Helvetica", 7)
+        c.drawString(x0 + 1, baseline + 0.35 * row_h, name + ("" if signal.ok else f": {signal.reason}"))
+        if signal.ok:
+            _trace(c, signal.mv, x0, baseline, px_s, px_mv, ecg.fs)
+    for k, strip in enumerate(ecg.rhythm):
+        baseline = top - (lead_rows + k + 0.55) * row_h
+        c.drawString(margin + 1, baseline + 0.35 * row_h, f"rhythm {strip.lead or '(lead not identified)'}")
+        if strip.ok:
+            _trace(c, strip.mv, margin + strip.start_s * px_s, baseline, px_s, px_mv, ecg.fs)
+    y = top - rows * row_h - 10
+    for name, value in measurement_rows(reading):
+        c.setFont("Helvetica-Bold", 9)
+        c.drawString(margin, y - 9, name)
+        y = _lines(c, value, margin + 80 * mm, y - 9, width - 80 * mm, "Helvetica", 9) + 9 - 3
+    q = reading.quality
+    y -= 6
+    if q.ok:
+        y = _lines(c, "Checks: Einthoven's law, aVR + aVL + aVF = 0 and the rhythm strip agree with the leads read.",
+                   margin, y, width, "Helvetica-Oblique", 8)  # fmt: skip
+    else:
+        c.setFillColor(colors.darkorange)
+        for warning in q.warnings:
+            y = _lines(c, f"Warning: {warning}.", margin, y, width, "Helvetica-Bold", 8)
+        c.setFillColor(colors.black)

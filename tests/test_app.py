@@ -45,16 +45,21 @@ def _analyse(client, path):
 def test_upload_gives_label_probabilities_and_a_pdf_naming_the_class_and_model(client):
     from pypdf import PdfReader
 
-    label, message, model_input, heatmap, pdf = _analyse(client, SAMPLES / "mi" / "MI(29).jpg")
+    label, message, model_input, heatmap, leads, pdf = _analyse(client, SAMPLES / "mi" / "MI(29).jpg")
     names = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(names) == {"Normal", "Myocardial Infarction", "Abnormal Heartbeat", "History of MI"}
     assert abs(sum(names.values()) - 1) < 1e-3
     predicted = label["label"]
     assert predicted in message
-    assert model_input and heatmap
+    assert model_input and heatmap and leads
+    # The measurements table: the device printed 50 bpm in this scan's footer.
+    assert "| Heart rate |" in message and "QT / QTc" in message
+    rate = float(message.split("| Heart rate | ")[1].split(" bpm")[0])
+    assert 45 <= rate <= 57
     text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
     assert f"Predicted: {predicted}" in text
     assert load_card(SHIPPED_MODEL).tflite_sha256 in text
+    assert "Digitized leads and measurements" in text and "Heart rate" in text
 
 
 def test_a_bad_upload_gives_a_message_and_the_app_keeps_serving(client, tmp_path):

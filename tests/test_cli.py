@@ -141,4 +141,6 @@ def test_models_in_an_empty_folder_is_a_usage_error(tmp_path):
 def test_every_json_row_has_the_same_keys(mixed_folder, tiny_model):
     result = runner.invoke(app, ["classify", str(mixed_folder), "--model", str(tiny_model), "--json"])
     keys = {tuple(row) for row in _json_lines(result.stdout)}
-    assert keys == {("file", "label", "probabilities", "uncertain", "reason", "layout", "error")}
+    assert keys == {
+        ("file", "label", "probabilities", "uncertain", "reason", "layout", "measurements", "quality", "error")
+    }
