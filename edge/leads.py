@@ -221,6 +221,14 @@ def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadCon
     leads = rows[:lead_rows]
     x0 = float(np.median([min(s.x0 for s in row) for row in leads]))
     x1 = float(np.median([max(s.x1 for s in row) for row in leads]))
+    # Where the traces start and end, for the signals: from the rows found whole (a row whose QRS
+    # complexes run into the next row's may be found only in part). The panels keep the median of
+    # all lead rows above, which the shipped models were trained on (it differs on 1 of 499 scans).
+    extents = [(min(s.x0 for s in row), max(s.x1 for s in row)) for row in leads]
+    widest = max(b - a for a, b in extents)
+    whole = [(a, b) for a, b in extents if b - a >= 0.9 * widest]
+    trace_x0 = float(np.median([a for a, _ in whole]))
+    trace_x1 = float(np.median([b for _, b in whole]))
     column_width = (x1 - x0) / columns
     panel_width = column_width * PANEL_SECONDS / (SECONDS_PER_ROW / columns)
     panel_height = config.panel_height * panel_width
@@ -246,8 +254,8 @@ def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadCon
         len(rows) - lead_rows,
         tuple(boxes),
         scale,
-        x_start=x0,
-        x_end=x1,
+        x_start=trace_x0,
+        x_end=trace_x1,
         row_baselines=tuple(float(np.median([s.baseline for s in row])) for row in rows),
         row_extents=tuple((float(min(s.x0 for s in row)), float(max(s.x1 for s in row))) for row in rows),
     )

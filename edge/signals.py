@@ -197,17 +197,34 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
     value = np.where(long, mid, centre)
     value = np.where(long & below, a + thickness / 2, value)
     value = np.where(long & above, b - thickness / 2, value)
-    # A long run between two flat columns (or the segment's edge) is not a wave: a QRS takes
-    # several columns to rise and fall. It is a label or a marker stub touching the trace, which
-    # passes where its neighbours are.
+    # One or two long runs between flat columns (or the segment's edge) are not a wave: a QRS takes
+    # more columns to rise and fall. They are a label or a marker stub touching the trace, which
+    # passes where the flat columns on either side are.
     length = np.full(width, np.nan)
     length[xs] = b - a + 1
-    prev_len = np.concatenate([[np.nan], length[:-1]])[xs]
-    next_len = np.concatenate([length[1:], [np.nan]])[xs]
-    flat = thickness * 1.5
-    isolated = long & ~(prev_len > flat) & ~(next_len > flat) & ~(np.isnan(prev) & np.isnan(nxt))
-    level = np.where(np.isnan(prev), nxt, np.where(np.isnan(nxt), prev, (prev + nxt) / 2))
-    value = np.where(isolated, np.clip(level, a + thickness / 2, b - thickness / 2), value)
+    flat = length <= thickness * 1.5
+    is_long = length > 2 * thickness
+    centre_at = np.full(width, np.nan)
+    centre_at[xs] = centre
+    stub = np.zeros(width, bool)
+    level_at = np.full(width, np.nan)
+    x = 0
+    while x < width:
+        if not is_long[x]:
+            x += 1
+            continue
+        end = x
+        while end + 1 < width and is_long[end + 1]:
+            end += 1
+        left_ok = x == 0 or flat[x - 1]
+        right_ok = end == width - 1 or flat[end + 1]
+        if end - x < 2 and left_ok and right_ok and not (x == 0 and end == width - 1):
+            sides = [centre_at[i] for i in (x - 1, end + 1) if 0 <= i < width and not np.isnan(centre_at[i])]
+            if sides:
+                stub[x : end + 1] = True
+                level_at[x : end + 1] = float(np.mean(sides))
+        x = end + 1
+    value = np.where(stub[xs], np.clip(level_at[xs], a + thickness / 2, b - thickness / 2), value)
     out[xs] = value
     return out
 

@@ -142,9 +142,10 @@ def render_printout(
             if labels:
                 cv2.putText(page, name, (int(xs[0] + 1.5 * px_mm), int(baseline - 1.5 * px_mm)),
                             cv2.FONT_HERSHEY_SIMPLEX, 0.035 * px_mm, (40, 40, 40), 1, cv2.LINE_AA)  # fmt: skip
-            if r < lead_rows and t0 > 0:  # lead-switch marker
+            if r == 0 and t0 > 0:  # lead-switch marker, across the lead rows as the device draws it
                 x = int(round(xs[0]))
-                cv2.line(page, (x, int(baseline - 8 * px_mm)), (x, int(baseline + 8 * px_mm)), (20, 20, 20), thickness)
+                y0, y1 = int(baselines[0] - 10 * px_mm), int(baselines[lead_rows - 1] + 10 * px_mm)
+                cv2.line(page, (x, y0), (x, y1), (20, 20, 20), thickness)
     cv2.putText(page, f"25mm/s 10mm/mV {layout}", (box[0], int(box[3] + 8 * px_mm)), cv2.FONT_HERSHEY_SIMPLEX,
                 0.04 * px_mm, (30, 30, 30), 1, cv2.LINE_AA)  # fmt: skip
     return Rendering(page, layout, px_mm)
