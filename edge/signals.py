@@ -117,8 +117,17 @@ def find_pulse_heights(page: Page, layout: LeadLayout, px_per_second: float) -> 
     return heights
 
 
-def measure_scale(page: Page, layout: LeadLayout) -> Scale:
-    px_s = layout.px_per_second
+def trace_thickness(page: Page, layout: LeadLayout) -> float:
+    """Typical thickness (px) of the traces, from the first lead row's flat stretches."""
+    baseline = layout.row_baselines[0]
+    top, bottom = max(0, int(baseline - 12)), min(page.traces.shape[0], int(baseline + 13))
+    left, right = int(layout.x_start), int(layout.x_end)
+    band = page.traces[top:bottom, left:right:max(1, (right - left) // 150)]
+    return _stroke_width(_column_runs(band)) if band.size else 1.0
+
+
+def measure_scale(page: Page, layout: LeadLayout, px_per_second: float | None = None) -> Scale:
+    px_s = px_per_second or layout.px_per_second
     assumed = GAIN_MM_PER_MV * px_s / PAPER_SPEED_MM_S
     heights = find_pulse_heights(page, layout, px_s)
     if heights:
@@ -184,19 +193,39 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
     cols = np.arange(xs.size)
     weight = cum_w[b + 1, cols] - cum_w[a, cols]
     centre = np.where(weight > 0, (cum_wy[b + 1, cols] - cum_wy[a, cols]) / np.maximum(weight, 1e-9), (a + b) / 2)
-    # A long run is a steep stroke or an apex; at an apex both neighbouring runs lie on one side,
-    # and the apex is the run's far end.
+    # A long run is a steep stroke or an apex. At an apex the run reaches further than both
+    # neighbouring runs at one end (its top for a peak, its bottom for a trough; an apex two
+    # columns wide reaches as far as its twin), and the apex is that end; a steep stroke passes
+    # through the run's middle.
     mid = (a + b) / 2
-    known = np.full(width, np.nan)
-    known[xs] = mid
-    prev = np.concatenate([[np.nan], known[:-1]])[xs]
-    nxt = np.concatenate([known[1:], [np.nan]])[xs]
+
+    def neighbours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        column = np.full(width, np.nan)
+        column[xs] = values
+        return np.concatenate([[np.nan], column[:-1]])[xs], np.concatenate([column[1:], [np.nan]])[xs]
+
+    prev_a, next_a = neighbours(a.astype(float))
+    prev_b, next_b = neighbours(b.astype(float))
+    prev, nxt = neighbours(mid)
+    alone = np.isnan(prev) & np.isnan(nxt)
+    # NaN compares False: a missing side does not object.
+    below_both = ~(prev < mid) & ~(nxt < mid)  # both neighbours lower on the page (larger y)
+    above_both = ~(prev > mid) & ~(nxt > mid)
+    near = thickness
+    twin_top = ((np.abs(prev_a - a) <= near) & ~(nxt < mid)) | ((np.abs(next_a - a) <= near) & ~(prev < mid))
+    twin_bottom = ((np.abs(prev_b - b) <= near) & ~(nxt > mid)) | ((np.abs(next_b - b) <= near) & ~(prev > mid))
+    peak = ~alone & ~(prev_a < a) & ~(next_a < a) & (below_both | twin_top)
+    trough = ~alone & ~(prev_b > b) & ~(next_b > b) & (above_both | twin_bottom)
     long = (b - a + 1) > 2 * thickness
-    below = (np.isnan(prev) | (prev > mid)) & (np.isnan(nxt) | (nxt > mid)) & ~(np.isnan(prev) & np.isnan(nxt))
-    above = (np.isnan(prev) | (prev < mid)) & (np.isnan(nxt) | (nxt < mid)) & ~(np.isnan(prev) & np.isnan(nxt))
     value = np.where(long, mid, centre)
-    value = np.where(long & below, a + thickness / 2, value)
-    value = np.where(long & above, b - thickness / 2, value)
+    value = np.where(long & peak & ~trough, a + thickness / 2, value)
+    value = np.where(long & trough & ~peak, b - thickness / 2, value)
+    # Reaching furthest at both ends (a whole complex in one column): the end further from the
+    # neighbours.
+    around = np.where(np.isnan(prev), nxt, np.where(np.isnan(nxt), prev, (prev + nxt) / 2))
+    both = long & peak & trough
+    value = np.where(both & (around - a > b - around), a + thickness / 2, value)
+    value = np.where(both & (around - a <= b - around), b - thickness / 2, value)
     # One or two long runs between flat columns (or the segment's edge) are not a wave: a QRS takes
     # more columns to rise and fall. They are a label or a marker stub touching the trace, which
     # passes where the flat columns on either side are.
@@ -331,23 +360,27 @@ def _name_rhythm(rhythm: np.ndarray, leads: dict[str, LeadSignal]) -> str | None
 
 def digitize(page: Page, layout: LeadLayout) -> Ecg:
     """The 12 leads (and rhythm strips) of a page whose layout was found."""
-    scale = measure_scale(page, layout)
+    # The rows' ink runs from half a line's thickness before the first sample to half a line after
+    # the last (a 2 px line cost 5-10 ms of lag at 90 px/s).
+    half = trace_thickness(page, layout) / 2
+    start, end = layout.x_start + half, layout.x_end - half
+    scale = measure_scale(page, layout, (end - start) / SECONDS_PER_ROW)
     columns = layout.columns
-    column_px = (layout.x_end - layout.x_start) / columns
+    column_px = (end - start) / columns
     column_s = SECONDS_PER_ROW / columns
     leads: dict[str, LeadSignal] = {}
     for index, name in enumerate(LEAD_NAMES):
         column, row = divmod(index, layout.lead_rows)
-        x0 = layout.x_start + column * column_px
+        x0 = start + column * column_px
         mv = _read_segment(page, layout, row, x0, x0 + column_px, scale)
         leads[name] = _lead_signal(name, column * column_s, mv, x0 - np.floor(x0), scale, column_s)
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
-        left, right = layout.row_extents[row]
-        x0 = min(left, layout.x_start)
-        mv = _read_segment(page, layout, row, x0, x0 + (layout.x_end - layout.x_start), scale)
-        start = (x0 - layout.x_start) / scale.px_per_second
-        signal = _lead_signal(None, round(start, 3), mv, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
+        left, _ = layout.row_extents[row]
+        x0 = left + half
+        mv = _read_segment(page, layout, row, x0, x0 + (end - start), scale)
+        strip_start = round((x0 - start) / scale.px_per_second, 3)
+        signal = _lead_signal(None, strip_start, mv, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
         if signal.ok:
             signal = LeadSignal(_name_rhythm(signal.mv, leads), signal.start_s, signal.mv, signal.coverage)
         rhythm.append(signal)
