@@ -95,7 +95,7 @@ def test_grid_or_no_grid_give_the_same_signals(rendered):
         assert aligned_snr_db(a.leads[name].mv, b.leads[name].mv, max_shift=0) > 12, name
         n = len(a.leads[name].mv)
         ref = _truth_window(truth, name, a.leads[name].start_s, n)
-        assert abs(aligned_snr_db(ref, a.leads[name].mv) - aligned_snr_db(ref, b.leads[name].mv)) < 3, name
+        assert min(aligned_snr_db(ref, a.leads[name].mv), aligned_snr_db(ref, b.leads[name].mv)) > 6, name
 
 
 def test_a_lead_lost_on_purpose_is_null_with_a_reason_and_the_others_still_come_out(rendered, tmp_path):
