@@ -1,9 +1,10 @@
 """Checks of a digitized ECG that need no ground truth.
 
-- Einthoven: leads printed at the same instant obey II = I + III and aVR + aVL + aVF = 0 (the
+- Einthoven: leads printed at the same instant obey I - II + III = 0 and aVR + aVL + aVF = 0 (the
   limb leads are all computed from the same two electrode differences), so a digitizer that read
-  them right makes the residual small. Reported as an SNR in dB: the leads' power over the
-  residual's.
+  them right makes the residual small. Reported as an SNR in dB: the power of the largest of the
+  three leads over the residual's (the smallest lead, often nearly flat, would make any error
+  look large).
 - Rhythm strip: it repeats the lead it shows over the same seconds as that lead's panel.
 - Coverage: the share of each lead that could be followed.
 
@@ -25,7 +26,7 @@ MIN_COVERAGE = 0.9
 
 @dataclass(frozen=True)
 class EcgQuality:
-    einthoven_db: float | None  # II against I + III, where printed at the same instant
+    einthoven_db: float | None  # I - II + III = 0, where printed at the same instant
     augmented_db: float | None  # aVR + aVL + aVF against 0
     rhythm_db: float | None  # rhythm strip against the panel of the lead it shows
     coverage: dict[str, float]  # lead -> share of samples followed
@@ -61,13 +62,16 @@ def _snr_db(power_of: list[np.ndarray], residual: np.ndarray) -> float | None:
     return round(float(10 * np.log10(power / noise)), 2) if noise > 0 else 99.0
 
 
+def _largest(signals: list[np.ndarray]) -> np.ndarray:
+    return max(signals, key=lambda x: float(np.nanmean((x - np.nanmean(x)) ** 2)))
+
+
 def check(ecg: Ecg) -> EcgQuality:
     warnings = []
     limb = _overlap(ecg, ("I", "II", "III"))
-    einthoven = _snr_db([limb[1]], limb[1] - limb[0] - limb[2]) if limb else None
+    einthoven = _snr_db([_largest(limb)], limb[1] - limb[0] - limb[2]) if limb else None
     aug = _overlap(ecg, ("aVR", "aVL", "aVF"))
-    # Against the largest of the three, as II is the reference of Einthoven's law above.
-    augmented = _snr_db([max(aug, key=lambda x: np.nanmean(x**2))], aug[0] + aug[1] + aug[2]) if aug else None
+    augmented = _snr_db([_largest(aug)], aug[0] + aug[1] + aug[2]) if aug else None
     rhythm_db = None
     for strip in ecg.rhythm:
         if strip.ok and strip.lead in ecg.leads and ecg.leads[strip.lead].ok:
@@ -77,7 +81,7 @@ def check(ecg: Ecg) -> EcgQuality:
             if len(segment) == len(panel.mv):
                 rhythm_db = _snr_db([panel.mv], segment - panel.mv)
                 break
-    for name, value in (("Einthoven (II = I + III)", einthoven), ("aVR + aVL + aVF = 0", augmented),
+    for name, value in (("Einthoven (I - II + III = 0)", einthoven), ("aVR + aVL + aVF = 0", augmented),
                         ("rhythm strip against its lead", rhythm_db)):  # fmt: skip
         if value is not None and value < MIN_AGREEMENT_DB:
             warnings.append(f"{name} agrees to {value:.1f} dB only: the leads may be misread")

@@ -193,39 +193,24 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
     cols = np.arange(xs.size)
     weight = cum_w[b + 1, cols] - cum_w[a, cols]
     centre = np.where(weight > 0, (cum_wy[b + 1, cols] - cum_wy[a, cols]) / np.maximum(weight, 1e-9), (a + b) / 2)
-    # A long run is a steep stroke or an apex. At an apex the run reaches further than both
-    # neighbouring runs at one end (its top for a peak, its bottom for a trough; an apex two
-    # columns wide reaches as far as its twin), and the apex is that end; a steep stroke passes
-    # through the run's middle.
+    # A long run is a steep stroke or an apex. At an apex both neighbouring runs lie on one side of
+    # it, and the apex is its far end; a steep stroke passes through the run's middle. (Also
+    # calling a run an apex when it merely reaches further than its neighbours fitted rendered
+    # signals better, 12.4 against 10.7 dB, but made real scans disagree with themselves: the rhythm
+    # strip against its lead fell from 22 to 15 dB.)
     mid = (a + b) / 2
-
-    def neighbours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        column = np.full(width, np.nan)
-        column[xs] = values
-        return np.concatenate([[np.nan], column[:-1]])[xs], np.concatenate([column[1:], [np.nan]])[xs]
-
-    prev_a, next_a = neighbours(a.astype(float))
-    prev_b, next_b = neighbours(b.astype(float))
-    prev, nxt = neighbours(mid)
+    known = np.full(width, np.nan)
+    known[xs] = mid
+    prev = np.concatenate([[np.nan], known[:-1]])[xs]
+    nxt = np.concatenate([known[1:], [np.nan]])[xs]
     alone = np.isnan(prev) & np.isnan(nxt)
     # NaN compares False: a missing side does not object.
-    below_both = ~(prev < mid) & ~(nxt < mid)  # both neighbours lower on the page (larger y)
-    above_both = ~(prev > mid) & ~(nxt > mid)
-    near = thickness
-    twin_top = ((np.abs(prev_a - a) <= near) & ~(nxt < mid)) | ((np.abs(next_a - a) <= near) & ~(prev < mid))
-    twin_bottom = ((np.abs(prev_b - b) <= near) & ~(nxt > mid)) | ((np.abs(next_b - b) <= near) & ~(prev > mid))
-    peak = ~alone & ~(prev_a < a) & ~(next_a < a) & (below_both | twin_top)
-    trough = ~alone & ~(prev_b > b) & ~(next_b > b) & (above_both | twin_bottom)
+    peak = ~alone & ~(prev < mid) & ~(nxt < mid)  # both neighbours lower on the page
+    trough = ~alone & ~(prev > mid) & ~(nxt > mid)
     long = (b - a + 1) > 2 * thickness
     value = np.where(long, mid, centre)
-    value = np.where(long & peak & ~trough, a + thickness / 2, value)
-    value = np.where(long & trough & ~peak, b - thickness / 2, value)
-    # Reaching furthest at both ends (a whole complex in one column): the end further from the
-    # neighbours.
-    around = np.where(np.isnan(prev), nxt, np.where(np.isnan(nxt), prev, (prev + nxt) / 2))
-    both = long & peak & trough
-    value = np.where(both & (around - a > b - around), a + thickness / 2, value)
-    value = np.where(both & (around - a <= b - around), b - thickness / 2, value)
+    value = np.where(long & peak, a + thickness / 2, value)
+    value = np.where(long & trough, b - thickness / 2, value)
     # One or two long runs between flat columns (or the segment's edge) are not a wave: a QRS takes
     # more columns to rise and fall. They are a label or a marker stub touching the trace, which
     # passes where the flat columns on either side are.
