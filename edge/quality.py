@@ -19,8 +19,11 @@ import numpy as np
 
 from edge.signals import Ecg
 
-# Below these, the digitization is reported as doubtful.
+# Below these, the digitization is reported as doubtful: an agreement under MIN_AGREEMENT_DB whose
+# residual is also larger than MAX_RESIDUAL_MV (RMS). On low-voltage pages a pixel is a large share
+# of the signal, so the dB figure alone flagged pages that were read as well as the print allows.
 MIN_AGREEMENT_DB = 10.0
+MAX_RESIDUAL_MV = 0.04
 MIN_COVERAGE = 0.9
 
 
@@ -48,6 +51,11 @@ def _overlap(ecg: Ecg, names: tuple[str, ...]) -> list[np.ndarray] | None:
     return [s.mv[:n] for s in signals]
 
 
+def _rms(residual: np.ndarray) -> float:
+    known = residual[~np.isnan(residual)]
+    return float(np.sqrt(np.mean((known - known.mean()) ** 2))) if known.size else 0.0
+
+
 def _snr_db(power_of: list[np.ndarray], residual: np.ndarray) -> float | None:
     known = ~np.isnan(residual)
     for p in power_of:
@@ -68,10 +76,17 @@ def _largest(signals: list[np.ndarray]) -> np.ndarray:
 
 def check(ecg: Ecg) -> EcgQuality:
     warnings = []
+    residuals = {}
     limb = _overlap(ecg, ("I", "II", "III"))
-    einthoven = _snr_db([_largest(limb)], limb[1] - limb[0] - limb[2]) if limb else None
+    einthoven = None
+    if limb:
+        residuals["Einthoven (I - II + III = 0)"] = limb[0] - limb[1] + limb[2]
+        einthoven = _snr_db([_largest(limb)], residuals["Einthoven (I - II + III = 0)"])
     aug = _overlap(ecg, ("aVR", "aVL", "aVF"))
-    augmented = _snr_db([_largest(aug)], aug[0] + aug[1] + aug[2]) if aug else None
+    augmented = None
+    if aug:
+        residuals["aVR + aVL + aVF = 0"] = aug[0] + aug[1] + aug[2]
+        augmented = _snr_db([_largest(aug)], residuals["aVR + aVL + aVF = 0"])
     rhythm_db = None
     for strip in ecg.rhythm:
         if strip.ok and strip.lead in ecg.leads and ecg.leads[strip.lead].ok:
@@ -79,12 +94,15 @@ def check(ecg: Ecg) -> EcgQuality:
             offset = int(round((panel.start_s - strip.start_s) * ecg.fs))
             segment = strip.mv[offset : offset + len(panel.mv)]
             if len(segment) == len(panel.mv):
-                rhythm_db = _snr_db([panel.mv], segment - panel.mv)
+                residuals["rhythm strip against its lead"] = segment - panel.mv
+                rhythm_db = _snr_db([panel.mv], residuals["rhythm strip against its lead"])
                 break
     for name, value in (("Einthoven (I - II + III = 0)", einthoven), ("aVR + aVL + aVF = 0", augmented),
                         ("rhythm strip against its lead", rhythm_db)):  # fmt: skip
-        if value is not None and value < MIN_AGREEMENT_DB:
-            warnings.append(f"{name} agrees to {value:.1f} dB only: the leads may be misread")
+        if value is not None and value < MIN_AGREEMENT_DB and _rms(residuals[name]) > MAX_RESIDUAL_MV:
+            warnings.append(
+                f"{name} agrees to {value:.1f} dB only ({_rms(residuals[name]):.2f} mV RMS): the leads may be misread"
+            )
     missing = {name: s.reason for name, s in ecg.leads.items() if not s.ok}
     if missing:
         warnings.append(f"{len(missing)} lead(s) could not be read: {', '.join(missing)}")
