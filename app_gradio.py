@@ -113,6 +113,9 @@ def measurements_markdown(reading) -> str:
     """The measurements as a Markdown table, with the digitizer's checks under it."""
     lines = ["| measurement | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in measurement_rows(reading)]
+    if reading.statements:
+        lines.append("\n**Statements from published criteria** (not the model's label):\n")
+        lines += [f"- {st.text} ({st.evidence})" for st in reading.statements]
     if reading.quality.ok:
         lines.append("\nDigitization checks agree (Einthoven, aVR + aVL + aVF = 0, rhythm strip).")
     else:

@@ -162,7 +162,8 @@ UNCERTAIN = "uncertain: refer for review"
 def _print_error(path: Path, message: str, json_lines: bool) -> None:
     if json_lines:
         row = {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "reason": None}
-        print(json.dumps({**row, "layout": None, "measurements": None, "quality": None, "error": message}))
+        signals = {"measurements": None, "statements": None, "quality": None}
+        print(json.dumps({**row, "layout": None, **signals, "error": message}))
     else:
         out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
 
@@ -177,6 +178,7 @@ def _json_row(path: Path, result) -> dict:
             "reason": result.gate.reason,
             "layout": None,
             "measurements": None,
+            "statements": None,
             "quality": None,
             "error": None,
         }
@@ -188,6 +190,7 @@ def _json_row(path: Path, result) -> dict:
         "reason": UNCERTAIN if result.uncertain else None,
         "layout": result.layout,
         "measurements": result.reading.measurements.to_json() if result.reading else None,
+        "statements": [st.to_json() for st in result.reading.statements] if result.reading else None,
         "quality": quality_to_json(result.reading) if result.reading else None,
         "error": None,
     }
@@ -238,7 +241,7 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         out.print(f"{_readable_line(path, result)}  report: {escape(str(pdf))}")
 
 
-DIGITIZE_KEYS = ("file", "fs", "layout", "leads", "rhythm", "measurements", "quality", "error")
+DIGITIZE_KEYS = ("file", "fs", "layout", "leads", "rhythm", "measurements", "statements", "quality", "error")
 
 
 def _digitize_error(path: Path, message: str) -> dict:
@@ -334,6 +337,8 @@ def _digitized_line(path: Path, reading, written: Path | None) -> str:
         f"QT/QTc {fig(m.qt_ms, '')}/{fig(m.qtc_ms, ' ms')}",
         f"axis {fig(m.axis_deg, ' deg')}",
     ]
+    if reading.statements:
+        parts.append(escape("; ".join(st.text for st in reading.statements)))
     q = reading.quality
     parts.append("[green]checks ok[/green]" if q.ok else f"[yellow]{escape('; '.join(q.warnings))}[/yellow]")
     if written is not None:

@@ -51,6 +51,10 @@ class Measurements:
     t_inverted: dict[str, bool | None] = field(default_factory=dict)
     beats: int = 0  # beats the rate and intervals come from
     rate_from: str | None = None  # which signal: "rhythm strip II", "lead II"...
+    # Beyond the JSON contract, for the statements (edge.statements):
+    rr_s: tuple[float, ...] = ()  # successive RR intervals
+    st_j_mv: dict[str, float | None] = field(default_factory=dict)  # ST level at the J point
+    r_mv: dict[str, float | None] = field(default_factory=dict)  # R wave height above the PR segment
 
     def to_json(self) -> dict:
         def num(value: float | None, digits: int) -> float | None:
@@ -126,6 +130,7 @@ def _lead_beat(signal: LeadSignal, beat: _PageBeat, fs: float) -> dict | None:
     if not np.isfinite(iso) or qrs.size < 3 or np.isnan(qrs).mean() > 0.3:
         return None
     st_value = np.nanmean(x[max(st - 2, 0) : st + 3]) - iso
+    st_j = np.nanmean(x[max(j - 1, 0) : j + 2]) - iso
     r_height = float(np.nanmax(qrs))
     # Q: the first negative deflection, before the R peak.
     r_at = int(np.nanargmax(qrs))
@@ -138,6 +143,7 @@ def _lead_beat(signal: LeadSignal, beat: _PageBeat, fs: float) -> dict | None:
     t_value = float(t_window[np.nanargmax(np.abs(t_window))]) if t_known else None
     return {
         "st": float(st_value) if np.isfinite(st_value) else None,
+        "st_j": float(st_j) if np.isfinite(st_j) else None,
         "q_depth": q_depth,
         "q_duration": q_duration,
         "r_height": r_height,
@@ -163,14 +169,16 @@ def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
     qrs = _median([(b.qrs_off - b.qrs_on) * 1e3 for b in page_beats])
     qt = _median([(b.t_off - b.qrs_on) * 1e3 for b in page_beats])
     qtc = qt / np.sqrt(float(np.median(rr))) if qt is not None and rr.size else None
-    st, q_wave, t_inverted, net = {}, {}, {}, {}
+    st, st_j, r_mv, q_wave, t_inverted, net = {}, {}, {}, {}, {}, {}
     for name in LEAD_NAMES:
         lead = ecg.leads[name]
         values = [v for b in page_beats if lead.ok and (v := _lead_beat(lead, b, fs)) is not None]
         if not values:
-            st[name], q_wave[name], t_inverted[name], net[name] = None, None, None, None
+            st[name], st_j[name], r_mv[name], q_wave[name], t_inverted[name], net[name] = (None,) * 6
             continue
         st[name] = _median([v["st"] for v in values])
+        st_j[name] = _median([v["st_j"] for v in values])
+        r_mv[name] = _median([v["r_height"] for v in values])
         depth = float(np.median([v["q_depth"] for v in values]))
         duration = float(np.median([v["q_duration"] for v in values]))
         r_height = float(np.median([v["r_height"] for v in values]))
@@ -194,4 +202,7 @@ def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
         t_inverted=t_inverted,
         beats=len(beats),
         rate_from=source,
+        rr_s=tuple(float(v) for v in rr),
+        st_j_mv=st_j,
+        r_mv=r_mv,
     )

@@ -16,6 +16,7 @@ from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
 from edge.signals import Ecg, digitize
+from edge.statements import Statement, interpret
 
 DEFAULT_CONFIG = PreprocessConfig()
 
@@ -29,6 +30,7 @@ class EcgReading:
     quality: EcgQuality
     digitize_ms: float = 0.0
     measure_ms: float = 0.0
+    statements: tuple[Statement, ...] = ()  # criteria-based interpretation (edge.statements)
 
 
 def read_signals(page: Page, layout: LeadLayout) -> EcgReading:
@@ -37,7 +39,9 @@ def read_signals(page: Page, layout: LeadLayout) -> EcgReading:
     t1 = time.perf_counter()
     measurements = measure(ecg)
     t2 = time.perf_counter()
-    return EcgReading(ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+    return EcgReading(
+        ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3, tuple(interpret(measurements))
+    )
 
 
 def read_ecg(source, config: PreprocessConfig = DEFAULT_CONFIG) -> EcgReading:
@@ -64,6 +68,7 @@ def reading_to_json(reading: EcgReading) -> dict:
         "leads": {name: {"start_s": s.start_s, "mv": _samples(s.mv)} for name, s in ecg.leads.items()},
         "rhythm": [{"lead": r.lead, "start_s": r.start_s, "mv": _samples(r.mv)} for r in ecg.rhythm],
         "measurements": reading.measurements.to_json(),
+        "statements": [statement.to_json() for statement in reading.statements],
         "quality": quality_to_json(reading),
     }
 

@@ -250,8 +250,16 @@ def _signals_page(c: Canvas, reading: EcgReading, margin: float, width: float, p
         c.setFont("Helvetica-Bold", 9)
         c.drawString(margin, y - 9, name)
         y = _lines(c, value, margin + 80 * mm, y - 9, width - 80 * mm, "Helvetica", 9) + 9 - 3
+    if reading.statements:
+        y -= 4
+        c.setFont("Helvetica-Bold", 9)
+        c.drawString(margin, y - 9, "Statements from published criteria (not the model's label)")
+        y -= 12
+        for statement in reading.statements:
+            y = _lines(c, f"{statement.text} ({statement.evidence})", margin + 4 * mm, y - 9, width - 4 * mm,
+                       "Helvetica", 8) + 9 - 1  # fmt: skip
     q = reading.quality
-    y -= 6
+    y -= 10
     if q.ok:
         y = _lines(c, "Checks: Einthoven's law, aVR + aVL + aVF = 0 and the rhythm strip agree with the leads read.",
                    margin, y, width, "Helvetica-Oblique", 8)  # fmt: skip

@@ -131,7 +131,7 @@ def test_the_digitize_json_contract(tmp_path):
     result = runner.invoke(app, ["digitize", str(sample), str(bad), "--json"])
     assert result.exit_code == 1  # one file failed, as classify
     good, failed = (json.loads(line) for line in result.stdout.splitlines())
-    keys = ["file", "fs", "layout", "leads", "rhythm", "measurements", "quality", "error"]
+    keys = ["file", "fs", "layout", "leads", "rhythm", "measurements", "statements", "quality", "error"]
     assert list(good) == keys and list(failed) == keys
     assert failed["error"] and failed["leads"] is None and failed["fs"] is None
     assert good["error"] is None and good["fs"] == 500
