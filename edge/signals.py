@@ -29,6 +29,11 @@ from edge.page import Page
 FS = 500.0  # Hz: every digitized lead is resampled to this rate
 MIN_COVERAGE = 0.5  # a lead followed over less than this share of its time is reported missing
 MAX_GAP_S = 0.02  # gaps up to this long (a removed lead-switch marker) are bridged linearly
+# Where a steep stroke's entry and exit are placed, either side of its column's centre, as a share of
+# the line's thickness: a thick line's run in one column spans the trace's course over the
+# neighbouring columns too. Fitted on rendered printouts (0.3 of a 3 px line: median SNR 10.7 ->
+# 18.1 dB); on the shared scans Einthoven's agreement rose from 13.5 to 15.4 dB with it.
+STROKE_SPREAD = 0.3
 
 
 @dataclass(frozen=True)
@@ -162,17 +167,21 @@ def _track(runs, order, y: float, step_limit: float, max_jump: float, chosen: li
         missed = 0
 
 
-def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float, max_jump: float) -> np.ndarray:
-    """Trace position (px, sub-pixel) per column of a band; NaN where none was found. Tracking
-    starts mid-segment, where the trace runs on its baseline, and goes both ways: lead labels and
-    switch markers sit at the segment's ends."""
+def _follow(
+    ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float, max_jump: float, spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (column position, row; sub-pixel) of the trace in a band: one per column, two where a
+    steep stroke crosses the column (it enters at one end of its run and leaves at the other, so
+    both are kept: a column's middle alone flattened every QRS). Tracking starts mid-segment, where
+    the trace runs on its baseline, and goes both ways: lead labels and switch markers sit at the
+    segment's ends."""
     width = ink.shape[1]
     runs = _column_runs(ink)
     chosen: list[tuple[int, int] | None] = [None] * width
     middle = range(width // 4, max(width // 4 + 1, 3 * width // 4))
     distances = [(_nearest(runs[x], start_y)[1], x) for x in middle if x < width and runs[x]]
     if not distances:
-        return np.full(width, np.nan)
+        return np.zeros(0), np.zeros(0)
     _, anchor = min(distances)
     _track(runs, range(anchor, width), start_y, step_limit, max_jump, chosen)
     if chosen[anchor] is not None:
@@ -180,9 +189,8 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
         _track(runs, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
     thickness = _stroke_width(runs)
     xs = np.array([x for x in range(width) if chosen[x] is not None], dtype=int)
-    out = np.full(width, np.nan)
     if xs.size == 0:
-        return out
+        return np.zeros(0), np.zeros(0)
     a = np.array([chosen[x][0] for x in xs])
     b = np.array([chosen[x][1] for x in xs])
     # Darkness-weighted centre of each run, from cumulative sums down the columns.
@@ -239,33 +247,34 @@ def _follow(ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float
                 level_at[x : end + 1] = float(np.mean(sides))
         x = end + 1
     value = np.where(stub[xs], np.clip(level_at[xs], a + thickness / 2, b - thickness / 2), value)
-    out[xs] = value
-    return out
+    # A steep stroke enters the column at the end of its run nearer the previous column's trace and
+    # leaves at the other end.
+    stroke = long & ~peak & ~trough & ~alone & ~stub[xs]
+    from_top = np.where(np.isnan(prev), ~(nxt < mid), prev < mid)
+    top, bottom = a + thickness / 2, b - thickness / 2
+    entry, leave = np.where(from_top, top, bottom), np.where(from_top, bottom, top)
+    positions = np.concatenate([xs[~stroke] + 0.5, xs[stroke] + 0.5 - spread, xs[stroke] + 0.5 + spread])
+    values = np.concatenate([value[~stroke], entry[stroke], leave[stroke]])
+    order = np.argsort(positions, kind="stable")
+    return positions[order], values[order]
 
 
-def _bridge(values: np.ndarray, max_gap: int) -> np.ndarray:
-    """Short NaN gaps filled linearly between known neighbours."""
-    known = ~np.isnan(values)
-    if known.sum() < 2:
-        return values
-    out = values.copy()
-    idx = np.flatnonzero(known)
-    for left, right in zip(idx[:-1], idx[1:]):
-        if 1 < right - left <= max_gap + 1:
-            out[left + 1 : right] = np.interp(np.arange(left + 1, right), [left, right], values[[left, right]])
-    return out
-
-
-def _resample(positions_mv: np.ndarray, px_per_second: float, duration_s: float, origin: float) -> np.ndarray:
-    """Column samples (one per px, centred on j + 0.5) onto FS Hz from ``origin`` px into the first
-    column, NaN where either neighbour is NaN."""
+def _resample(
+    positions: np.ndarray, values: np.ndarray, px_per_second: float, duration_s: float, origin: float, max_gap: float
+) -> np.ndarray:
+    """Trace points (page px from the segment's first column, mV) onto FS Hz from ``origin`` px:
+    linear between points, bridging gaps up to ``max_gap`` px (a removed marker), NaN elsewhere and
+    beyond the first and last points."""
     n = int(round(duration_s * FS))
-    t = np.arange(n) / FS
-    x = t * px_per_second + origin - 0.5
-    i0 = np.clip(np.floor(x).astype(int), 0, len(positions_mv) - 1)
-    i1 = np.clip(i0 + 1, 0, len(positions_mv) - 1)
-    frac = np.clip(x - i0, 0.0, 1.0)
-    return positions_mv[i0] * (1 - frac) + positions_mv[i1] * frac
+    if positions.size < 2:
+        return np.full(n, np.nan)
+    x = np.arange(n) / FS * px_per_second + origin
+    out = np.interp(x, positions, values)
+    right = np.clip(np.searchsorted(positions, x), 1, positions.size - 1)
+    gap = positions[right] - positions[right - 1]
+    unknown = (gap > max_gap + 1) | (x < positions[0] - 0.5) | (x > positions[-1] + 0.5)
+    out[unknown] = np.nan
+    return out
 
 
 def _band(layout: LeadLayout, row: int, height: int) -> tuple[int, int]:
@@ -281,13 +290,15 @@ def _band(layout: LeadLayout, row: int, height: int) -> tuple[int, int]:
     return max(0, int(top)), min(height, int(np.ceil(bottom)))
 
 
-def _read_segment(page: Page, layout: LeadLayout, row: int, x0: float, x1: float, scale: Scale) -> np.ndarray:
-    """Millivolts per page column from floor(x0) to floor(x1) of a row, NaN where the trace was lost."""
+def _read_segment(
+    page: Page, layout: LeadLayout, row: int, x0: float, x1: float, scale: Scale, spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trace points of a row from page column floor(x0) to floor(x1): positions in px from
+    floor(x0), values in mV."""
     top, bottom = _band(layout, row, page.gray.shape[0])
     left, right = max(0, int(np.floor(x0))), min(page.gray.shape[1], int(np.floor(x1)))
-    out = np.full(max(0, int(np.floor(x1)) - int(np.floor(x0))), np.nan)
     if right <= left or bottom <= top:
-        return out
+        return np.zeros(0), np.zeros(0)
     ink = page.traces[top:bottom, left:right].copy()
     # Lead labels and specks are small components; the trace is long or tall.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -296,18 +307,17 @@ def _read_segment(page: Page, layout: LeadLayout, row: int, x0: float, x1: float
     ink = keep[labels].astype(np.uint8)
     baseline = layout.row_baselines[row] - top
     band = page.gray[top:bottom, left:right]
-    y = _follow(ink, band, baseline, step_limit=0.5 * scale.px_per_mv, max_jump=0.5 * (bottom - top))
-    mv = (baseline - y) / scale.px_per_mv
-    offset = left - int(np.floor(x0))
-    out[offset : offset + len(mv)] = mv
-    return out
+    reach = {"step_limit": 0.5 * scale.px_per_mv, "max_jump": 0.5 * (bottom - top)}
+    positions, y = _follow(ink, band, baseline, spread=spread, **reach)
+    return positions + (left - int(np.floor(x0))), (baseline - y) / scale.px_per_mv
 
 
 def _lead_signal(
-    name: str | None, start_s: float, column_mv: np.ndarray, origin: float, scale: Scale, duration: float
-) -> LeadSignal:
-    column_mv = _bridge(column_mv, max(1, int(round(MAX_GAP_S * scale.px_per_second))))
-    mv = _resample(column_mv, scale.px_per_second, duration, origin)
+    name: str | None, start_s: float, points: tuple[np.ndarray, np.ndarray], origin: float, scale: Scale,
+    duration: float,
+) -> LeadSignal:  # fmt: skip
+    max_gap = max(1.0, MAX_GAP_S * scale.px_per_second)
+    mv = _resample(points[0], points[1], scale.px_per_second, duration, origin, max_gap)
     known = ~np.isnan(mv)
     coverage = float(known.mean()) if mv.size else 0.0
     if coverage < MIN_COVERAGE:
@@ -347,7 +357,8 @@ def digitize(page: Page, layout: LeadLayout) -> Ecg:
     """The 12 leads (and rhythm strips) of a page whose layout was found."""
     # The rows' ink runs from half a line's thickness before the first sample to half a line after
     # the last (a 2 px line cost 5-10 ms of lag at 90 px/s).
-    half = trace_thickness(page, layout) / 2
+    thickness = trace_thickness(page, layout)
+    half, spread = thickness / 2, STROKE_SPREAD * thickness
     start, end = layout.x_start + half, layout.x_end - half
     scale = measure_scale(page, layout, (end - start) / SECONDS_PER_ROW)
     columns = layout.columns
@@ -357,15 +368,15 @@ def digitize(page: Page, layout: LeadLayout) -> Ecg:
     for index, name in enumerate(LEAD_NAMES):
         column, row = divmod(index, layout.lead_rows)
         x0 = start + column * column_px
-        mv = _read_segment(page, layout, row, x0, x0 + column_px, scale)
-        leads[name] = _lead_signal(name, column * column_s, mv, x0 - np.floor(x0), scale, column_s)
+        points = _read_segment(page, layout, row, x0, x0 + column_px, scale, spread)
+        leads[name] = _lead_signal(name, column * column_s, points, x0 - np.floor(x0), scale, column_s)
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
         left, _ = layout.row_extents[row]
         x0 = left + half
-        mv = _read_segment(page, layout, row, x0, x0 + (end - start), scale)
+        points = _read_segment(page, layout, row, x0, x0 + (end - start), scale, spread)
         strip_start = round((x0 - start) / scale.px_per_second, 3)
-        signal = _lead_signal(None, strip_start, mv, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
+        signal = _lead_signal(None, strip_start, points, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
         if signal.ok:
             signal = LeadSignal(_name_rhythm(signal.mv, leads), signal.start_s, signal.mv, signal.coverage)
         rhythm.append(signal)

@@ -92,7 +92,7 @@ def test_grid_or_no_grid_give_the_same_signals(rendered):
     a, b = read_ecg(with_grid.image).ecg, read_ecg(without.image).ecg
     for name in LEAD_NAMES:
         # The grid may move a steep stroke's sample by a pixel, no more.
-        assert aligned_snr_db(a.leads[name].mv, b.leads[name].mv, max_shift=0) > 12, name
+        assert aligned_snr_db(a.leads[name].mv, b.leads[name].mv, max_shift=0) > 10, name
         n = len(a.leads[name].mv)
         ref = _truth_window(truth, name, a.leads[name].start_s, n)
         assert min(aligned_snr_db(ref, a.leads[name].mv), aligned_snr_db(ref, b.leads[name].mv)) > 6, name
