@@ -8,12 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 
 def describe(packages: tuple[str, ...] = ("numpy", "tensorflow", "keras", "ai-edge-litert")) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from edge.benchmark import machine_info  # the CPU as `ecg-edge benchmark` names it (ARM boards too)
+
+    cpu = machine_info().cpu
     memory_gib = None
     try:
         with open("/proc/meminfo") as fh:

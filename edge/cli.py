@@ -104,6 +104,20 @@ def load_classifier(
         raise typer.Exit(2) from exc
 
 
+def _input_files(paths: list[Path]) -> list[Path]:
+    """The files named or found in the folders named; a usage error (exit 2) when a path does not
+    exist or nothing is found."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
+        raise typer.Exit(2)
+    files = iter_input_files(paths)
+    if not files:
+        err.print("[red]error:[/red] no files found")
+        raise typer.Exit(2)
+    return files
+
+
 @app.command()
 def classify(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
@@ -122,14 +136,7 @@ def classify(
     ] = None,
 ) -> None:
     """Classify each scan and print one line per file."""
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
-        raise typer.Exit(2)
-    files = iter_input_files(paths)
-    if not files:
-        err.print("[red]error:[/red] no files found")
-        raise typer.Exit(2)
+    files = _input_files(paths)
     if pdf is not None and (len(files) != 1 or paths[0].is_dir()):
         err.print("[red]error:[/red] --pdf takes exactly one input file")
         raise typer.Exit(2)
@@ -277,14 +284,7 @@ def digitize(
             hint = escape("pip install 'ecg-edge[wfdb]'")
             err.print(f"[red]error:[/red] --format wfdb needs the wfdb package: {hint}")
             raise typer.Exit(2) from exc
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
-        raise typer.Exit(2)
-    files = iter_input_files(paths)
-    if not files:
-        err.print("[red]error:[/red] no files found")
-        raise typer.Exit(2)
+    files = _input_files(paths)
     failures = 0
     for path in files:
         try:
@@ -400,14 +400,7 @@ def benchmark(
     from edge.benchmark import STAGE_TITLES, peak_rss_mib, run_benchmark
     from edge.resources import sample_files
 
-    if paths:
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            err.print(f"[red]error:[/red] no such file or folder: {escape(', '.join(map(str, missing)))}")
-            raise typer.Exit(2)
-        files = iter_input_files(paths)
-    else:
-        files = sample_files()
+    files = _input_files(paths) if paths else sample_files()
     if not files:
         err.print("[red]error:[/red] no scans to time (the shipped samples are missing: pass files or folders)")
         raise typer.Exit(2)
