@@ -373,6 +373,21 @@ for model in "${MODEL_LIST[@]}"; do
   done
 done
 
+# ---------------------------------------------------------------- digitize: arm64 (emulated) and native
+digitize_on() {
+  local side=$1 rc=0
+  if [ "$side" = arm64 ]; then
+    in_probe "$VENV/bin/ecg-edge" digitize "${SAMPLES[@]}" --json >"$OUT/$side-digitize.jsonl" || rc=$?
+  else
+    (cd "$ROOT$PROBE" && "$NATIVE_ECG" digitize "${SAMPLES[@]}" --json) >"$OUT/$side-digitize.jsonl" || rc=$?
+  fi
+  echo "$rc" >"$OUT/$side-digitize.rc"
+  return "$rc"
+}
+for side in arm64 native; do
+  phase "digitize-$side" digitize_on "$side" || true
+done
+
 # ---------------------------------------------------------------- compare
 PHASE=compare
 say "comparison (same label/uncertain/reason/layout/error, max |dp| < $TOLERANCE):"
@@ -433,6 +448,43 @@ print(f"summary: {len(models)} model(s) x {n_files} files; worst max|dp| {worst:
 sys.exit(0 if all_ok else 1)
 PY
 compare_rc=$?
+# The digitized signals and measurements (the boundary model runs on the same interpreter).
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def load(side):
+    rc = int(open(os.path.join(out, f"{side}-digitize.rc")).read())
+    rows = [json.loads(line) for line in open(os.path.join(out, f"{side}-digitize.jsonl")) if line.startswith("{")]
+    return rc, {row["file"]: row for row in rows}
+(arc, a), (nrc, n) = load("arm64"), load("native")
+ok = arc == nrc == 0 and a.keys() == n.keys() and bool(a)
+worst_mv, worst_measure = 0.0, 0.0
+for f in sorted(a):
+    x, y = a[f], n.get(f) or {}
+    if (x["layout"], x["error"]) != (y.get("layout"), y.get("error")):
+        ok = False
+        print(f"    DIFF  {f}: layout/error {x['layout']}/{x['error']} vs {y.get('layout')}/{y.get('error')}")
+        continue
+    for lead, signal in x["leads"].items():
+        for p, q in zip(signal["mv"], y["leads"][lead]["mv"]):
+            if (p is None) != (q is None):
+                worst_mv = float("inf")
+            elif p is not None:
+                worst_mv = max(worst_mv, abs(p - q))
+    for key in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "axis_deg"):
+        p, q = x["measurements"][key], y["measurements"][key]
+        if (p is None) != (q is None):
+            worst_measure = float("inf")
+        elif p is not None:
+            worst_measure = max(worst_measure, abs(p - q))
+ok = ok and worst_mv < 0.01 and worst_measure <= 2
+print(f"  digitize: exit status arm64={arc} native={nrc}; {len(a)} files; worst |d mV| {worst_mv:.1e}, "
+      f"worst measurement difference {worst_measure:g} (bpm, ms or degrees): {'AGREE' if ok else 'DISAGREE'}")
+json.dump({"ok": ok, "worst_abs_mv": worst_mv, "worst_measurement": worst_measure},
+          open(os.path.join(out, "compare-digitize.json"), "w"), indent=2)
+sys.exit(0 if ok else 1)
+PY
+[ $? = 0 ] || compare_rc=1
 set -e
 
 # ---------------------------------------------------------------- report
