@@ -152,16 +152,37 @@ def _lead_beat(signal: LeadSignal, beat: _PageBeat, fs: float) -> dict | None:
     }
 
 
+def _window_beats(ecg: Ecg, reference: LeadSignal, delineator: Delineator) -> dict[float, list[_PageBeat]]:
+    """Beats for each column of leads (keyed by start time): the reference's where it covers the
+    column's time, else the column's own, from its largest lead (a 6x2 page without a rhythm strip:
+    lead II covers 0-5 s, V1-V6 run 5-10 s)."""
+    fs = ecg.fs
+    ref_end = reference.start_s + len(reference.mv) / fs
+    out: dict[float, list[_PageBeat]] = {}
+    for start in sorted({s.start_s for s in ecg.leads.values()}):
+        column = [s for s in ecg.leads.values() if s.start_s == start and s.ok]
+        if not column:
+            continue
+        end = start + max(len(s.mv) for s in column) / fs
+        if reference.start_s <= start and end <= ref_end + 1e-6:
+            continue
+        largest = max(column, key=lambda s: float(np.nanmax(s.mv) - np.nanmin(s.mv)))
+        out[start] = [_on_page(b, largest.start_s, fs) for b in delineator.beats(largest.mv, fs)]
+    return out
+
+
 def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
     reference = _reference(ecg)
     if reference is None:
         return Measurements()
     signal, source = reference
-    beats = (delineator or Delineator.for_thread()).beats(signal.mv, ecg.fs)
+    delineator = delineator or Delineator.for_thread()
+    beats = delineator.beats(signal.mv, ecg.fs)
     if not beats:
         return Measurements(rate_from=source)
     fs = ecg.fs
     page_beats = [_on_page(b, signal.start_s, fs) for b in beats]
+    own_beats = _window_beats(ecg, signal, delineator)
     rr = np.diff([b.r for b in page_beats])
     heart_rate = 60.0 / float(np.median(rr)) if rr.size else None
     irregularity = float(np.std(rr) / np.mean(rr)) if rr.size >= 2 else None
@@ -172,7 +193,8 @@ def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
     st, st_j, r_mv, q_wave, t_inverted, net = {}, {}, {}, {}, {}, {}
     for name in LEAD_NAMES:
         lead = ecg.leads[name]
-        values = [v for b in page_beats if lead.ok and (v := _lead_beat(lead, b, fs)) is not None]
+        lead_beats = own_beats.get(lead.start_s, page_beats)
+        values = [v for b in lead_beats if lead.ok and (v := _lead_beat(lead, b, fs)) is not None]
         if not values:
             st[name], st_j[name], r_mv[name], q_wave[name], t_inverted[name], net[name] = (None,) * 6
             continue
