@@ -181,3 +181,13 @@ def test_wfdb_export_round_trips(tmp_path):
 def test_unknown_format_and_missing_paths_are_usage_errors(tmp_path):
     assert runner.invoke(app, ["digitize", str(SAMPLES), "--format", "xls"]).exit_code == 2
     assert runner.invoke(app, ["digitize", str(tmp_path / "nothing.jpg")]).exit_code == 2
+
+
+def test_a_6x2_page_without_rhythm_strip_is_measured_in_every_lead():
+    # Lead II (0-5 s) cannot place the beats of V1-V6 (5-10 s): their own column gives them.
+    truth = synthetic_ecg(heart_rate=80, seed=4)
+    reading = read_ecg(render_printout(truth, layout="6x2", rhythm_lead=None).image)
+    assert reading.ecg.layout == "6x2" and not reading.ecg.rhythm
+    m = reading.measurements
+    assert m.heart_rate_bpm == pytest.approx(80, abs=3)
+    assert all(m.st_mv[lead] is not None for lead in LEAD_NAMES), m.st_mv
