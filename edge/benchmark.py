@@ -174,7 +174,7 @@ def run_benchmark(
         runs=runs,
         latency=latency,
         folder_files=len(folder),
-        folder_scans_per_s=len(folder) / elapsed if elapsed > 0 else float("inf"),
+        folder_scans_per_s=len(folder) / max(elapsed, 1e-9),
         peak_rss_mib=peak_rss_mib(),
         loaded_rss_mib=loaded_rss_mib,
         failed=failed,

@@ -88,6 +88,7 @@ class ClassificationResult:
     gate: GateResult | None = None  # the "is this an ECG printout?" check, when it ran
     layout: str | None = None  # the lead layout found (models that see lead panels), e.g. "6x2 + 1 rhythm"
     reading: EcgReading | None = None  # the digitized leads, their measurements and checks
+    signals_error: str | None = None  # why the leads could not be digitized, when that was asked for
 
     @property
     def is_ecg(self) -> bool:
@@ -181,7 +182,7 @@ class EcgClassifier:
     def preprocess(self, source) -> PreprocessedImage:
         return preprocess(source, self.card.preprocessing)
 
-    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | None]:
+    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | str | None]:
         """Decode, check that it is an ECG printout, preprocess, digitize; milliseconds spent
         (inference 0). A page whose 12 lead rows cannot be found (models that see lead panels) gets
         a refusing gate result, and its page view as the image shown."""
@@ -198,9 +199,12 @@ class EcgClassifier:
             if gate.is_ecg:
                 gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
         t3 = time.perf_counter()
-        reading = None
+        reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:
-            reading = read_signals(pre.page, pre.layout)
+            try:
+                reading = read_signals(pre.page, pre.layout, self.options.interpreter)
+            except Exception as exc:  # the label stands without measurements; say why
+                reading = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         t4 = time.perf_counter()
         timings = Timings(
             (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - t1) * 1e3, signals_ms=(t4 - t3) * 1e3
@@ -222,7 +226,7 @@ class EcgClassifier:
         return self._classify_preprocessed(pre, gate, timings, reading), pre
 
     def _classify_preprocessed(
-        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings, reading: EcgReading | None = None
+        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings, reading: EcgReading | str | None = None
     ) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
@@ -237,7 +241,8 @@ class EcgClassifier:
             uncertain=calibration is not None and float(probs[best]) < calibration.threshold,
             gate=gate,
             layout=pre.layout.description if pre.layout else None,
-            reading=reading,
+            reading=reading if isinstance(reading, EcgReading) else None,
+            signals_error=reading if isinstance(reading, str) else None,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:

@@ -198,9 +198,13 @@ def _json_row(path: Path, result) -> dict:
         "layout": result.layout,
         "measurements": result.reading.measurements.to_json() if result.reading else None,
         "statements": [st.to_json() for st in result.reading.statements] if result.reading else None,
-        "quality": quality_to_json(result.reading) if result.reading else None,
+        "quality": quality_to_json(result.reading) if result.reading else _failed_quality(result),
         "error": None,
     }
+
+
+def _failed_quality(result) -> dict | None:
+    return {"ok": False, "warnings": [result.signals_error]} if result.signals_error else None
 
 
 def _readable_line(path: Path, result) -> str:
@@ -212,7 +216,7 @@ def _readable_line(path: Path, result) -> str:
     else:
         grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
-    signals = ""
+    signals = f"  [yellow]({escape(result.signals_error)})[/yellow]" if result.signals_error else ""
     if result.reading is not None:
         m = result.reading.measurements
         rate = "-" if m.heart_rate_bpm is None else f"{m.heart_rate_bpm:.0f} bpm"
@@ -297,7 +301,10 @@ def digitize(
                 layout = find_layout(page, DEFAULT_CONFIG.leads)
             except LayoutError as exc:
                 raise LayoutError(f"ECG layout not recognised: {exc}") from exc
-            reading = read_signals(page, layout)
+            try:
+                reading = read_signals(page, layout)
+            except Exception as exc:  # one bad page must not stop a batch: say why, go on
+                raise LayoutError(f"could not digitize the leads: {type(exc).__name__}: {exc}") from exc
         except (ImageDecodeError, LayoutError) as exc:
             failures += 1
             message = str(exc).removeprefix(f"{path}: ")
@@ -311,7 +318,7 @@ def digitize(
         if out_dir is not None:
             try:
                 written = export(reading.ecg, row, path, out_dir, fmt)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 err.print(f"[red]error:[/red] cannot write into {escape(str(out_dir))}: {escape(str(exc))}")
                 raise typer.Exit(1) from exc
         if json_lines:

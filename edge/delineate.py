@@ -100,10 +100,12 @@ class Delineator:
         self._offsets = next(o["index"] for o in outputs if o["shape"][-1] == 6)
 
     @classmethod
-    def for_thread(cls) -> Delineator:
-        if not hasattr(cls._local, "delineator"):
-            cls._local.delineator = cls()
-        return cls._local.delineator
+    def for_thread(cls, interpreter: str | None = None) -> Delineator:
+        """This thread's delineator on the interpreter named (None: the first installed)."""
+        cache = cls._local.__dict__.setdefault("by_interpreter", {})
+        if interpreter not in cache:
+            cache[interpreter] = cls(interpreter=interpreter)
+        return cache[interpreter]
 
     def _window(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._interpreter.set_tensor(self._input, x[None, :].astype(np.float32))

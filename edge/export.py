@@ -21,7 +21,8 @@ def page_matrix(ecg: Ecg) -> tuple[list[str], np.ndarray]:
     names = list(LEAD_NAMES)
     signals = [ecg.leads[name] for name in LEAD_NAMES]
     for k, strip in enumerate(ecg.rhythm):
-        names.append(f"rhythm_{strip.lead or k + 1}")
+        name = f"rhythm_{strip.lead or k + 1}"
+        names.append(name if name not in names else f"{name}_{k + 1}")  # WFDB wants unique names
         signals.append(strip)
     out = np.full((n, len(signals)), np.nan)
     for column, signal in enumerate(signals):

@@ -79,6 +79,12 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(finite)) if finite else None
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the known samples; NaN when none is known (without numpy's warning)."""
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if known.size else float("nan")
+
+
 def _reference(ecg: Ecg) -> tuple[LeadSignal, str] | None:
     for strip in ecg.rhythm:
         if strip.ok:
@@ -129,8 +135,8 @@ def _lead_beat(signal: LeadSignal, beat: _PageBeat, fs: float) -> dict | None:
     qrs = x[index(beat.qrs_on) : j + 1] - iso
     if not np.isfinite(iso) or qrs.size < 3 or np.isnan(qrs).mean() > 0.3:
         return None
-    st_value = np.nanmean(x[max(st - 2, 0) : st + 3]) - iso
-    st_j = np.nanmean(x[max(j - 1, 0) : j + 2]) - iso
+    st_value = _mean(x[max(st - 2, 0) : st + 3]) - iso
+    st_j = _mean(x[max(j - 1, 0) : j + 2]) - iso
     r_height = float(np.nanmax(qrs))
     # Q: the first negative deflection, before the R peak.
     r_at = int(np.nanargmax(qrs))
@@ -171,15 +177,22 @@ def _window_beats(ecg: Ecg, reference: LeadSignal, delineator: Delineator) -> di
     return out
 
 
+def _unknown(rate_from: str | None = None) -> Measurements:
+    """Nothing measured: every per-lead value unknown (null in JSON), for all 12 leads."""
+    per_lead = dict.fromkeys(LEAD_NAMES)
+    return Measurements(st_mv=dict(per_lead), q_wave=dict(per_lead), t_inverted=dict(per_lead),
+                        st_j_mv=dict(per_lead), r_mv=dict(per_lead), rate_from=rate_from)  # fmt: skip
+
+
 def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
     reference = _reference(ecg)
     if reference is None:
-        return Measurements()
+        return _unknown()
     signal, source = reference
     delineator = delineator or Delineator.for_thread()
     beats = delineator.beats(signal.mv, ecg.fs)
     if not beats:
-        return Measurements(rate_from=source)
+        return _unknown(source)
     fs = ecg.fs
     page_beats = [_on_page(b, signal.start_s, fs) for b in beats]
     own_beats = _window_beats(ecg, signal, delineator)

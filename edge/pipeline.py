@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.delineate import Delineator
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadConfig, LeadLayout
 from edge.measure import Measurements, measure
@@ -33,11 +34,13 @@ class EcgReading:
     statements: tuple[Statement, ...] = ()  # criteria-based interpretation (edge.statements)
 
 
-def read_signals(page: Page, layout: LeadLayout) -> EcgReading:
+def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None) -> EcgReading:
+    """Signals, measurements (the boundary model on ``interpreter``; None: the first installed),
+    checks and statements of a page whose layout was found."""
     t0 = time.perf_counter()
     ecg = digitize(page, layout)
     t1 = time.perf_counter()
-    measurements = measure(ecg)
+    measurements = measure(ecg, Delineator.for_thread(interpreter))
     t2 = time.perf_counter()
     return EcgReading(
         ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3, tuple(interpret(measurements))
@@ -56,7 +59,7 @@ def read_ecg(source, config: PreprocessConfig = DEFAULT_CONFIG) -> EcgReading:
 
 def _samples(mv: np.ndarray) -> list[float | None]:
     """JSON-ready samples: NaN becomes null, values rounded to the microvolt."""
-    return [None if np.isnan(v) else round(float(v), 4) for v in mv]
+    return [round(float(v), 4) if np.isfinite(v) else None for v in mv]
 
 
 def reading_to_json(reading: EcgReading) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.signals import Ecg
+from edge.signals import Ecg, overlap
 
 # Below these, the digitization is reported as doubtful: an agreement under MIN_AGREEMENT_DB whose
 # residual is also larger than MAX_RESIDUAL_MV (RMS). On low-voltage pages a pixel is a large share
@@ -91,11 +91,10 @@ def check(ecg: Ecg) -> EcgQuality:
     for strip in ecg.rhythm:
         if strip.ok and strip.lead in ecg.leads and ecg.leads[strip.lead].ok:
             panel = ecg.leads[strip.lead]
-            offset = int(round((panel.start_s - strip.start_s) * ecg.fs))
-            segment = strip.mv[offset : offset + len(panel.mv)]
-            if len(segment) == len(panel.mv):
-                residuals["rhythm strip against its lead"] = segment - panel.mv
-                rhythm_db = _snr_db([panel.mv], residuals["rhythm strip against its lead"])
+            panel_part, strip_part = overlap(panel, strip, ecg.fs)
+            if len(panel_part) >= 0.5 * len(panel.mv):
+                residuals["rhythm strip against its lead"] = strip_part - panel_part
+                rhythm_db = _snr_db([panel_part], residuals["rhythm strip against its lead"])
                 break
     for name, value in (("Einthoven (I - II + III = 0)", einthoven), ("aVR + aVL + aVF = 0", augmented),
                         ("rhythm strip against its lead", rhythm_db)):  # fmt: skip

@@ -340,14 +340,29 @@ def _similarity_db(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(10 * np.log10(power / noise)) if noise > 0 else 99.0
 
 
-def _name_rhythm(rhythm: np.ndarray, leads: dict[str, LeadSignal]) -> str | None:
+def overlap(panel: LeadSignal, strip: LeadSignal, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of a panel and of a strip that fall at the same instants of the page's clock
+    (either may start first)."""
+    offset = int(round((panel.start_s - strip.start_s) * fs))  # the panel's first sample, in the strip
+    if offset >= 0:
+        strip_part = strip.mv[offset : offset + len(panel.mv)]
+        return panel.mv[: len(strip_part)], strip_part
+    panel_part = panel.mv[-offset:]
+    strip_part = strip.mv[: len(panel_part)]
+    return panel_part[: len(strip_part)], strip_part
+
+
+def _name_rhythm(strip: LeadSignal, leads: dict[str, LeadSignal], fs: float) -> str | None:
     """The lead a rhythm strip shows: the first-column lead its first seconds repeat (the strip
-    runs the same 10 s as the rows), when one agrees clearly."""
+    runs the same 10 s as the rows), when one agrees clearly over most of the panel."""
     best, best_db = None, 10.0
     for signal in leads.values():
         if not signal.ok or signal.start_s > 0:
             continue
-        db = _similarity_db(signal.mv, rhythm[: len(signal.mv)])
+        panel_part, strip_part = overlap(signal, strip, fs)
+        if len(panel_part) < 0.5 * len(signal.mv):
+            continue
+        db = _similarity_db(panel_part, strip_part)
         if db is not None and db > best_db:
             best, best_db = signal.lead, db
     return best
@@ -372,12 +387,15 @@ def digitize(page: Page, layout: LeadLayout) -> Ecg:
         leads[name] = _lead_signal(name, column * column_s, points, x0 - np.floor(x0), scale, column_s)
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
-        left, _ = layout.row_extents[row]
-        x0 = left + half
+        # A strip starts where the lead rows do, unless it was found whole and starts elsewhere (a
+        # strip found only in part, its spikes joined to the row above, would be timed wrongly).
+        left, right = layout.row_extents[row]
+        whole = right - left >= 0.9 * (layout.x_end - layout.x_start)
+        x0 = (left if whole else layout.x_start) + half
         points = _read_segment(page, layout, row, x0, x0 + (end - start), scale, spread)
         strip_start = round((x0 - start) / scale.px_per_second, 3)
         signal = _lead_signal(None, strip_start, points, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
         if signal.ok:
-            signal = LeadSignal(_name_rhythm(signal.mv, leads), signal.start_s, signal.mv, signal.coverage)
+            signal = LeadSignal(_name_rhythm(signal, leads, FS), signal.start_s, signal.mv, signal.coverage)
         rhythm.append(signal)
     return Ecg(FS, layout.description, leads, tuple(rhythm), scale)
