@@ -250,21 +250,33 @@ def _signals_page(c: Canvas, reading: EcgReading, margin: float, width: float, p
         c.setFont("Helvetica-Bold", 9)
         c.drawString(margin, y - 9, name)
         y = _lines(c, value, margin + 80 * mm, y - 9, width - 80 * mm, "Helvetica", 9) + 9 - 3
+    def room(y: float) -> float:
+        """A new page when the next lines would reach the disclaimer at the foot of this one."""
+        if y > margin + 55:
+            return y
+        c.setFillColor(colors.darkred)
+        _lines(c, DISCLAIMER, margin, margin + 22, width, "Helvetica-Bold", 9)
+        c.showPage()
+        c.setFillColor(colors.black)
+        return page_h - margin
+
     if reading.statements:
-        y -= 4
+        y = room(y - 4)
         c.setFont("Helvetica-Bold", 9)
         c.drawString(margin, y - 9, "Statements from published criteria (not the model's label)")
         y -= 12
         for statement in reading.statements:
+            y = room(y)
             y = _lines(c, f"{statement.text} ({statement.evidence})", margin + 4 * mm, y - 9, width - 4 * mm,
                        "Helvetica", 8) + 9 - 1  # fmt: skip
     q = reading.quality
-    y -= 10
+    y = room(y - 10)
     if q.ok:
         y = _lines(c, "Checks: Einthoven's law, aVR + aVL + aVF = 0 and the rhythm strip agree with the leads read.",
                    margin, y, width, "Helvetica-Oblique", 8)  # fmt: skip
     else:
-        c.setFillColor(colors.darkorange)
         for warning in q.warnings:
+            y = room(y)
+            c.setFillColor(colors.darkorange)
             y = _lines(c, f"Warning: {warning}.", margin, y, width, "Helvetica-Bold", 8)
         c.setFillColor(colors.black)

@@ -113,3 +113,27 @@ def test_a_page_that_is_not_an_ecg_gets_no_heat_map_and_a_report_without_a_label
     path = write_report(ReportInput("page.png", page, None, result, classifier.card), tmp_path / "r.pdf")
     text = pdf_text(path)
     assert "Not an ECG printout" in text and "Predicted:" not in text
+
+
+def test_many_statements_and_warnings_flow_onto_another_page(tmp_path):
+    """The signals page never draws over its disclaimer: what does not fit goes on a new page."""
+    from dataclasses import replace
+
+    from pypdf import PdfReader
+
+    from edge.classifier import EcgClassifier
+    from edge.report import ReportInput, write_report
+    from edge.statements import Statement
+    from tests.conftest import SAMPLES, SHIPPED_MODEL
+
+    classifier = EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+    classifier.options = replace(classifier.options, measure=True)
+    bgr = classifier.load_scan(SAMPLES / "mi" / "MI(15).jpg")
+    result = classifier.classify(bgr)
+    many = tuple(Statement(f"s{k}", f"Statement number {k}", "evidence " * 12) for k in range(40))
+    result = replace(result, reading=replace(result.reading, statements=many))
+    pdf = write_report(ReportInput("MI(15).jpg", bgr, None, result, classifier.card), tmp_path / "r.pdf")
+    pages = PdfReader(pdf).pages
+    assert len(pages) >= 3
+    text = " ".join(page.extract_text() for page in pages)
+    assert "Statement number 0" in text and "Statement number 39" in text
