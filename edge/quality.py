@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.leads import GAIN_MM_PER_MV
 from edge.signals import Ecg, overlap
 
 # Below these, the digitization is reported as doubtful: an agreement under MIN_AGREEMENT_DB whose
@@ -25,6 +26,10 @@ from edge.signals import Ecg, overlap
 MIN_AGREEMENT_DB = 10.0
 MAX_RESIDUAL_MV = 0.04
 MIN_COVERAGE = 0.9
+# The 1 mV pulse against the time scale: at the standard 25 mm/s and 10 mm/mV it is as tall as
+# 0.4 s is long. Beyond this ratio, the rows do not span 10 s (a cropped page) or the printout used
+# another speed or gain.
+MAX_SCALE_MISMATCH = 0.15
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,14 @@ def check(ecg: Ecg) -> EcgQuality:
         if value is not None and value < MIN_AGREEMENT_DB and _rms(residuals[name]) > MAX_RESIDUAL_MV:
             warnings.append(
                 f"{name} agrees to {value:.1f} dB only ({_rms(residuals[name]):.2f} mV RMS): the leads may be misread"
+            )
+    scale = ecg.scale
+    if scale.mv_from == "calibration pulse" and scale.px_per_mm > 0:
+        pulse_mm = scale.px_per_mv / scale.px_per_mm
+        if abs(pulse_mm / GAIN_MM_PER_MV - 1) > MAX_SCALE_MISMATCH:
+            warnings.append(
+                f"the 1 mV pulse is {pulse_mm:.1f} mm tall if the rows span 10 s at 25 mm/s: a cropped page, or "
+                "another paper speed or gain; times (rate, intervals) may be scaled wrongly"
             )
     missing = {name: s.reason for name, s in ecg.leads.items() if not s.ok}
     if missing:

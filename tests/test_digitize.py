@@ -237,3 +237,11 @@ def test_a_6x2_rhythm_strip_is_timed_with_the_rows():
     (strip,) = reading.ecg.rhythm
     assert strip.ok and strip.lead == "II" and abs(strip.start_s) < 0.05
     assert reading.quality.rhythm_db is not None and reading.quality.rhythm_db > 15
+
+
+def test_a_cropped_page_warns_that_its_time_scale_is_doubtful(rendered):
+    truth, page = rendered
+    assert not any("pulse" in w for w in read_ecg(page.image).quality.warnings)
+    cropped = page.image[:, : int(page.image.shape[1] * 0.7)].copy()  # the last 3 s cut off
+    warnings = read_ecg(cropped).quality.warnings
+    assert any("cropped page" in w for w in warnings), warnings
