@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.card import ModelCard, load_card, sha256_file
 from edge.gate import GateResult, check_ecg
-from edge.interpreter import pick_backend, quiet_native_stderr
+from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
 from edge.pipeline import EcgReading, read_signals
@@ -116,11 +116,7 @@ class EcgClassifier:
         backend = pick_backend(options.interpreter)
         self.interpreter_name = backend.name
         try:
-            with quiet_native_stderr():
-                self._interpreter = backend.interpreter_class(
-                    model_path=str(options.model_path), num_threads=options.num_threads
-                )
-                self._interpreter.allocate_tensors()
+            _, self._interpreter = open_interpreter(options.model_path, options.num_threads, backend.name)
         except (ValueError, RuntimeError) as exc:
             raise UnsupportedModelError(Path(options.model_path), backend.name, str(exc)) from exc
         self._input = self._interpreter.get_input_details()[0]
@@ -295,8 +291,7 @@ def interpreter_can_run(model_path: Path, interpreter: str | None = None) -> tup
     """The interpreter that would be used, and whether it loads this model."""
     backend = pick_backend(interpreter)
     try:
-        with quiet_native_stderr():
-            backend.interpreter_class(model_path=str(model_path), num_threads=1).allocate_tensors()
+        open_interpreter(model_path, 1, backend.name)
     except (ValueError, RuntimeError):
         return backend.name, False
     return backend.name, True

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.interpreter import pick_backend, quiet_native_stderr
+from edge.interpreter import open_interpreter
 from edge.resources import shipped_models_dir
 
 MODEL_FS = 250.0
@@ -89,10 +89,7 @@ class Delineator:
     _local = threading.local()
 
     def __init__(self, path: Path | None = None, interpreter: str | None = None):
-        backend = pick_backend(interpreter)
-        with quiet_native_stderr():
-            self._interpreter = backend.interpreter_class(model_path=str(path or model_path()), num_threads=1)
-            self._interpreter.allocate_tensors()
+        backend, self._interpreter = open_interpreter(path or model_path(), 1, interpreter)
         self.interpreter_name = backend.name
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()

@@ -48,6 +48,16 @@ def pick_backend(preferred: str | None = None) -> InterpreterBackend:
     )
 
 
+def open_interpreter(model_path: str | os.PathLike, num_threads: int = 1, preferred: str | None = None):
+    """(backend, interpreter with its tensors allocated) for a model file. Raises what the
+    interpreter raises (ValueError, RuntimeError) when it cannot run the model."""
+    backend = pick_backend(preferred)
+    with quiet_native_stderr():
+        interpreter = backend.interpreter_class(model_path=str(model_path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    return backend, interpreter
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence what native code writes to file descriptor 2 (LiteRT announces its XNNPACK delegate
