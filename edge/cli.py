@@ -270,13 +270,7 @@ def digitize(
 ) -> None:
     """Read each scan back into 12 calibrated leads (mV, 500 Hz) with measurements and quality
     checks; print one line per file."""
-    from edge.export import FORMATS, export
-    from edge.gate import check_ecg
-    from edge.layout import find_layout
-    from edge.leads import LayoutError
-    from edge.page import read_page
-    from edge.pipeline import DEFAULT_CONFIG, read_signals, reading_to_json
-    from edge.preprocess import ImageDecodeError, load_scan
+    from edge.export import FORMATS
 
     if fmt not in FORMATS:
         err.print(f"[red]error:[/red] unknown --format {escape(fmt)}: one of {', '.join(FORMATS)}")
@@ -292,20 +286,8 @@ def digitize(
     failures = 0
     for path in files:
         try:
-            bgr = load_scan(path, DEFAULT_CONFIG)
-            gate = check_ecg(bgr)
-            if not gate.is_ecg:
-                raise LayoutError(gate.reason)
-            page = read_page(bgr, DEFAULT_CONFIG.work_size, DEFAULT_CONFIG.leads)
-            try:
-                layout = find_layout(page, DEFAULT_CONFIG.leads)
-            except LayoutError as exc:
-                raise LayoutError(f"ECG layout not recognised: {exc}") from exc
-            try:
-                reading = read_signals(page, layout)
-            except Exception as exc:  # one bad page must not stop a batch: say why, go on
-                raise LayoutError(f"could not digitize the leads: {type(exc).__name__}: {exc}") from exc
-        except (ImageDecodeError, LayoutError) as exc:
+            reading, row, written = _digitize_file(path, out_dir, fmt)
+        except ValueError as exc:  # ImageDecodeError and LayoutError included
             failures += 1
             message = str(exc).removeprefix(f"{path}: ")
             if json_lines:
@@ -313,14 +295,6 @@ def digitize(
             else:
                 out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
             continue
-        row = {"file": str(path), **reading_to_json(reading), "error": None}
-        written = None
-        if out_dir is not None:
-            try:
-                written = export(reading.ecg, row, path, out_dir, fmt)
-            except (OSError, ValueError) as exc:
-                err.print(f"[red]error:[/red] cannot write into {escape(str(out_dir))}: {escape(str(exc))}")
-                raise typer.Exit(1) from exc
         if json_lines:
             print(json.dumps(row))
         else:
@@ -328,6 +302,27 @@ def digitize(
     err.print(f"[dim]{len(files) - failures} digitized, {failures} failed[/dim]")
     if failures:
         raise typer.Exit(1)
+
+
+def _digitize_file(path: Path, out_dir: Path | None, fmt: str):
+    """(reading, JSON row, file written or None) of one scan; a ValueError says why it failed."""
+    from edge.export import export
+    from edge.pipeline import read_ecg, reading_to_json
+
+    try:
+        reading = read_ecg(path, gate=True)
+    except ValueError:  # unreadable, not an ECG, no layout: the message says which
+        raise
+    except Exception as exc:  # one bad page must not stop a batch: say why, go on
+        raise ValueError(f"could not digitize the leads: {type(exc).__name__}: {exc}") from exc
+    row = {"file": str(path), **reading_to_json(reading), "error": None}
+    written = None
+    if out_dir is not None:
+        try:
+            written = export(reading.ecg, row, path, out_dir, fmt)
+        except OSError as exc:
+            raise ValueError(f"cannot write into {out_dir}: {exc}") from exc
+    return reading, row, written
 
 
 def _digitized_line(path: Path, reading, written: Path | None) -> str:

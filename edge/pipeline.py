@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.delineate import Delineator
+from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadConfig, LeadLayout
 from edge.measure import Measurements, measure
@@ -47,14 +48,24 @@ def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None)
     )
 
 
-def read_ecg(source, config: PreprocessConfig = DEFAULT_CONFIG) -> EcgReading:
+def read_ecg(
+    source, config: PreprocessConfig = DEFAULT_CONFIG, gate: bool = False, interpreter: str | None = None
+) -> EcgReading:
     """A path, encoded bytes or a BGR array, all the way to signals. Raises ImageDecodeError for
-    unreadable files and LayoutError when no 12-lead layout is found."""
+    unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
+    image is not an ECG printout: the reason is the gate's, as classify gives it)."""
     bgr = load_scan(source, config)
+    if gate:
+        verdict = check_ecg(bgr)
+        if not verdict.is_ecg:
+            raise LayoutError(verdict.reason)
     lead_config: LeadConfig = config.leads
     page = read_page(bgr, config.work_size, lead_config)
-    layout = find_layout(page, lead_config)
-    return read_signals(page, layout)
+    try:
+        layout = find_layout(page, lead_config)
+    except LayoutError as exc:
+        raise LayoutError(f"ECG layout not recognised: {exc}") from exc
+    return read_signals(page, layout, interpreter)
 
 
 def _samples(mv: np.ndarray) -> list[float | None]:

@@ -245,3 +245,13 @@ def test_a_cropped_page_warns_that_its_time_scale_is_doubtful(rendered):
     cropped = page.image[:, : int(page.image.shape[1] * 0.7)].copy()  # the last 3 s cut off
     warnings = read_ecg(cropped).quality.warnings
     assert any("cropped page" in w for w in warnings), warnings
+
+
+def test_a_folder_that_cannot_be_written_is_each_files_error_not_a_crash(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the output folder should be")
+    samples = [SAMPLES / "mi" / "MI(29).jpg", SAMPLES / "normal" / "Normal(108).jpg"]
+    result = runner.invoke(app, ["digitize", *map(str, samples), "--json", "--out", str(blocked)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # exit 1 on purpose, not a traceback
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and all("cannot write into" in row["error"] for row in rows)
