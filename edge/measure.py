@@ -37,6 +37,11 @@ T_INVERTED_MV = -0.1
 T_SEARCH_FROM_J_S = 0.08
 
 
+def json_number(value: float | None, digits: int = 2) -> float | None:
+    """A value as JSON takes it: rounded, and null (never NaN or infinity) when unknown."""
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
 @dataclass(frozen=True)
 class Measurements:
     heart_rate_bpm: float | None = None
@@ -57,9 +62,7 @@ class Measurements:
     r_mv: dict[str, float | None] = field(default_factory=dict)  # R wave height above the PR segment
 
     def to_json(self) -> dict:
-        def num(value: float | None, digits: int) -> float | None:
-            return None if value is None or not np.isfinite(value) else round(float(value), digits)
-
+        num = json_number
         return {
             "heart_rate_bpm": num(self.heart_rate_bpm, 1),
             "rr_irregularity": num(self.rr_irregularity, 3),

@@ -13,7 +13,7 @@ from edge.delineate import Delineator
 from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadConfig, LeadLayout
-from edge.measure import Measurements, measure
+from edge.measure import Measurements, json_number, measure
 from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
@@ -70,7 +70,7 @@ def read_ecg(
 
 def _samples(mv: np.ndarray) -> list[float | None]:
     """JSON-ready samples: NaN becomes null, values rounded to the microvolt."""
-    return [round(float(v), 4) if np.isfinite(v) else None for v in mv]
+    return [json_number(v, 4) for v in mv]
 
 
 def reading_to_json(reading: EcgReading) -> dict:
@@ -87,22 +87,18 @@ def reading_to_json(reading: EcgReading) -> dict:
     }
 
 
-def _number(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), digits)
-
-
 def quality_to_json(reading: EcgReading) -> dict:
     q, scale = reading.quality, reading.ecg.scale
     return {
         "ok": q.ok,
         "warnings": list(q.warnings),
-        "einthoven_db": _number(q.einthoven_db),
-        "augmented_db": _number(q.augmented_db),
-        "rhythm_db": _number(q.rhythm_db),
+        "einthoven_db": json_number(q.einthoven_db),
+        "augmented_db": json_number(q.augmented_db),
+        "rhythm_db": json_number(q.rhythm_db),
         "coverage": q.coverage,
         "missing": q.missing,
-        "px_per_mm": _number(scale.px_per_mm, 3),
-        "px_per_mv": _number(scale.px_per_mv, 3),
+        "px_per_mm": json_number(scale.px_per_mm, 3),
+        "px_per_mv": json_number(scale.px_per_mv, 3),
         "mv_scale_from": scale.mv_from,
     }
 
