@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import platform
-from importlib.metadata import PackageNotFoundError, version
-
 
 def describe(packages: tuple[str, ...] = ("numpy", "tensorflow", "keras", "ai-edge-litert")) -> dict:
-    from edge.benchmark import machine_info  # the CPU as `ecg-edge benchmark` names it (ARM boards too)
+    # The machine as `ecg-edge benchmark` describes it (ARM boards too), plus the memory size.
+    from edge.benchmark import machine_info
 
-    cpu = machine_info().cpu
+    info = machine_info(packages)
     memory_gib = None
     try:
         with open("/proc/meminfo") as fh:
@@ -18,19 +15,13 @@ def describe(packages: tuple[str, ...] = ("numpy", "tensorflow", "keras", "ai-ed
             memory_gib = round(kib / 2**20, 1)
     except (OSError, StopIteration):
         pass
-    versions = {}
-    for name in packages:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+        "cpu": info.cpu,
+        "cores": info.cores,
         "memory_gib": memory_gib,
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        "packages": versions,
+        "python": info.python,
+        "os": info.system,
+        "packages": info.packages,
     }
 
 

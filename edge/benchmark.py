@@ -78,7 +78,8 @@ def peak_rss_mib() -> float | None:
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def machine_info() -> MachineInfo:
+def machine_info(packages: tuple[str, ...] = PACKAGES) -> MachineInfo:
+    """This machine, and the installed versions of ``packages``."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -95,10 +96,10 @@ def machine_info() -> MachineInfo:
                 break
     except OSError:
         pass
-    packages = {}
-    for name in PACKAGES:
+    versions = {}
+    for name in packages:
         try:
-            packages[name] = version(name)
+            versions[name] = version(name)
         except PackageNotFoundError:
             continue
     return MachineInfo(
@@ -107,7 +108,7 @@ def machine_info() -> MachineInfo:
         cores=os.cpu_count() or 1,
         python=platform.python_version(),
         system=platform.platform(),
-        packages=packages,
+        packages=versions,
     )
 
 
