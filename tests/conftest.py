@@ -31,7 +31,11 @@ def shared_data() -> Path:
 
 
 def sample_files() -> list[Path]:
-    return sorted(p for p in SAMPLES.rglob("*.jpg"))
+    from edge.resources import sample_files as shipped_samples  # the same list the CLI and app use
+
+    files = shipped_samples()
+    assert all(SAMPLES in f.parents for f in files), "tests read the checkout's samples"
+    return files
 
 
 @pytest.fixture(scope="session")
