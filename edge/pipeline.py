@@ -103,4 +103,3 @@ def quality_to_json(reading: EcgReading) -> dict:
     }
 
 
-__all__ = ["EcgReading", "LayoutError", "read_ecg", "read_signals", "reading_to_json"]
