@@ -37,7 +37,8 @@ def peak_mib():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) // 1024
 
-from edge.classifier import EcgClassifier, default_model_path
+from edge.classifier import EcgClassifier
+from edge.resources import default_model_path
 from edge.preprocess import ImageDecodeError
 classifier = EcgClassifier.create_from_model_path(default_model_path())
 try:
