@@ -157,9 +157,10 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
             classifier = classifiers.get(model_path)
             bgr = classifier.load_scan(upload)
             result, pre = classifier.classify_with_input(bgr)
-            laid = explained_scan(classifier, bgr, pre, result)
+            page = result.page_bgr if result.page_bgr is not None else bgr  # a photo's flattened sheet
+            laid = explained_scan(classifier, page, pre, result)
             pdf = scratch.new_file(f"ecg-report-{Path(name).stem}.pdf")
-            write_report(ReportInput(name, bgr, laid, result, classifier.card), pdf)
+            write_report(ReportInput(name, page, laid, result, classifier.card), pdf)
         except ImageDecodeError as exc:
             return (None, f"**Cannot read this file:** {str(exc).removeprefix(upload + ': ')}", *empty[2:])
         except (ModelIntegrityError, OSError, ValueError) as exc:

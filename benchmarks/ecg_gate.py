@@ -27,9 +27,9 @@ from machine import describe, summary  # noqa: E402
 from phone_photos import TRANSFORMS  # noqa: E402
 
 from edge.classifier import EcgClassifier  # noqa: E402
-from edge.resources import default_model_path  # noqa: E402
 from edge.gate import GateConfig, check_ecg  # noqa: E402
 from edge.preprocess import decode_image  # noqa: E402
+from edge.resources import default_model_path  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
 from train.relayout import OTHER_LAYOUTS  # noqa: E402
 

@@ -1,9 +1,16 @@
 """Accuracy of a model on test-split scans transformed as phone photos of printouts would be.
 
     python benchmarks/phone_photos.py --data DATA [--model models/X.tflite] [--split-file FILE]
+                                      [--scene-scans 40] [--no-transforms] [--no-scenes]
 
-Each transform (albumentations, fixed seed) is applied to the decoded scan before the one
-preprocessing function; writes benchmarks/phone_photos.{md,json}.
+1. Transforms: each (albumentations, fixed seed) is applied to the decoded scan itself.
+2. Scenes: test-split scans composed into synthetic phone photos of the printout lying on a desk
+   (train.scenes: desk textures, camera tilt, in-plane rotation, bend, light, shadows, blur, 12 MP,
+   phone JPEG), read from the encoded JPEG as a user's file would be. Per condition: answered share,
+   the same label as the flat scan, digitization SNR against the flat scan's own digitization, and
+   the time to find and flatten the sheet. Non-ECG pages (text, a ruled form, a blank page,
+   scikit-image's photos) and a bare desk, composed the same way, must get no cardiac label.
+Writes benchmarks/phone_photos.{md,json} and the worst scenes to docs/figures/phone_photos/.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import albumentations as A
@@ -24,9 +32,11 @@ sys.path.insert(0, str(HERE))
 
 from machine import describe, summary  # noqa: E402
 
-from edge.classifier import EcgClassifier, default_model_path  # noqa: E402
+from edge.classifier import ClassifierOptions, EcgClassifier  # noqa: E402
 from edge.labels import LABEL_KEYS  # noqa: E402
+from edge.pipeline import EcgReading  # noqa: E402
 from edge.preprocess import decode_image  # noqa: E402
+from edge.resources import default_model_path  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
 from train.metrics import compute_metrics  # noqa: E402
 
@@ -59,21 +69,169 @@ TRANSFORMS = {
 }
 
 
+def _encoded(image: np.ndarray) -> bytes:
+    """As a user's file: the scene already went through the phone's JPEG; this keeps it near lossless."""
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def _signal_snr(flat: EcgReading, photo: EcgReading) -> float | None:
+    """Median over leads of the SNR of the photo's digitization against the flat scan's."""
+    from digitization import aligned_snr_db
+
+    snrs = []
+    for name, reference in flat.ecg.leads.items():
+        signal = photo.ecg.leads[name]
+        if reference.ok and signal.ok and len(reference.mv) == len(signal.mv):
+            snr = aligned_snr_db(np.nan_to_num(reference.mv), signal.mv)
+            if snr is not None:
+                snrs.append(snr)
+    return float(np.median(snrs)) if snrs else None
+
+
+def _figure(path: Path, scene: np.ndarray, result) -> None:
+    """The scene beside the page that was read from it (or the scene alone when none was)."""
+    height = 700
+    panels = [cv2.resize(scene, (int(scene.shape[1] * height / scene.shape[0]), height), interpolation=cv2.INTER_AREA)]
+    if result is not None and result.page_bgr is not None:
+        page = result.page_bgr
+        panels.append(
+            cv2.resize(page, (int(page.shape[1] * height / page.shape[0]), height), interpolation=cv2.INTER_AREA)
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.hstack(panels), [cv2.IMWRITE_JPEG_QUALITY, 80])
+
+
+def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path, worst: int = 4) -> list[dict]:
+    """Test scans composed into desk scenes, per condition (train.scenes.CONDITIONS)."""
+    from train.scenes import CONDITIONS, compose_scene
+
+    flat = [classifier.classify(scan) for scan in scans]
+    rows, cases = [], []
+    for name, options in CONDITIONS.items():
+        answered, same, snrs, sheet_ms, refused = 0, 0, [], [], []
+        for k, (scan, reference) in enumerate(zip(scans, flat)):
+            scene = compose_scene(scan, replace(options, seed=k))
+            result = classifier.classify(_encoded(scene.image))
+            sheet_ms.append(result.timings.sheet_ms)
+            snr = None
+            if result.is_ecg:
+                answered += 1
+                same += int(reference.is_ecg and result.label.key == reference.label.key)
+                if result.reading is not None and reference.reading is not None:
+                    snr = _signal_snr(reference.reading, result.reading)
+                    if snr is not None:
+                        snrs.append(snr)
+            else:
+                refused.append(result.gate.reason)
+            cases.append((-1e9 if not result.is_ecg else (snr if snr is not None else 0.0), name, k, scene, result))
+        rows.append(
+            {
+                "condition": name,
+                "scenes": len(scans),
+                "answered": answered / len(scans),
+                "same_label": same / len(scans),
+                "median_snr_db": float(np.median(snrs)) if snrs else None,
+                "median_sheet_ms": float(np.median(sheet_ms)),
+                "refusals": sorted(set(refused))[:3],
+            }
+        )
+        r = rows[-1]
+        print(f"scene {name}: answered {r['answered']:.0%}, same label {r['same_label']:.0%}, "
+              f"SNR {r['median_snr_db']}", flush=True)  # fmt: skip
+    for old in figures.glob("worst-*.jpg"):
+        old.unlink()
+    for rank, (_, name, k, scene, result) in enumerate(sorted(cases, key=lambda c: c[0])[:worst]):
+        _figure(figures / f"worst-{rank + 1}.jpg", scene.image, result)
+        print(f"worst {rank + 1}: {name}, scan {k}", flush=True)
+    return rows
+
+
+def non_ecg_rows(classifier: EcgClassifier) -> list[dict]:
+    """Pages that are not ECGs (and a bare desk), photographed on desks: no cardiac label allowed."""
+    from ecg_gate import generated_pages, skimage_images
+    from train.scenes import CONDITIONS, compose_scene, desk_texture
+
+    pages = {**generated_pages(), **skimage_images()}
+    pages.pop("grey photo-like noise", None)
+    rows = []
+    base = next(iter(CONDITIONS.values()))
+    for desk in ("dark wood", "white table", "patterned cloth"):
+        labelled = []
+        for k, (name, page) in enumerate(pages.items()):
+            scene = compose_scene(page, replace(base, desk=desk, seed=k))
+            if classifier.classify(_encoded(scene.image)).is_ecg:
+                labelled.append(name)
+        bare = desk_texture(desk, 1500, 2000, np.random.default_rng(0))
+        if classifier.classify(_encoded(bare)).is_ecg:
+            labelled.append("the bare desk")
+        rows.append({"desk": desk, "images": len(pages) + 1, "given_a_label": labelled})
+        print(f"non-ECG scenes on {desk}: {len(labelled)} of {len(pages) + 1} labelled {labelled}", flush=True)
+    return rows
+
+
+def scene_markdown(scenes: list[dict], non_ecg: list[dict]) -> list[str]:
+    if not scenes:
+        return []
+
+    def db(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    lines = [
+        "",
+        "## Phone photos of the printout on a desk",
+        "",
+        "| condition | answered | same label as the flat scan | digitization SNR vs flat scan (dB) "
+        "| sheet finding (ms) |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r['condition']} | {r['answered']:.0%} | {r['same_label']:.0%} | {db(r['median_snr_db'])} "
+            f"| {r['median_sheet_ms']:.0f} |"
+            for r in scenes
+        ],
+        "",
+        f"{scenes[0]['scenes']} test-split scans per condition, each composed into a synthetic phone photo "
+        "(`train/scenes.py`) and read from its JPEG bytes as a user's file. *Same label*: the label the flat scan "
+        "gets. *SNR*: median over leads of the photo's digitized leads against the flat scan's own digitization. "
+        "*Sheet finding*: finding, flattening and turning the sheet upright, median per photo, one core. "
+        "Worst cases: `docs/figures/phone_photos/`.",
+    ]
+    if non_ecg:
+        total = sum(r["images"] for r in non_ecg)
+        labelled = sum(len(r["given_a_label"]) for r in non_ecg)
+        lines += [
+            "",
+            f"Non-ECG scenes (a text page, a ruled form, a blank page, scikit-image's photos and the bare desk, on "
+            f"{', '.join(r['desk'] for r in non_ecg)}): {labelled} of {total} given a cardiac label.",
+        ]
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--split-file", type=Path, default=HERE / "splits" / "grouped_seed42.json")
     parser.add_argument("--out", type=Path, default=HERE / "phone_photos")
+    parser.add_argument("--figures", type=Path, default=REPO / "docs" / "figures" / "phone_photos")
+    parser.add_argument("--scene-scans", type=int, default=40, help="test scans composed per scene condition")
+    parser.add_argument("--no-transforms", action="store_true", help="skip the transforms of the scan itself")
+    parser.add_argument("--no-scenes", action="store_true", help="skip the desk scenes")
     args = parser.parse_args()
     model = args.model or default_model_path()
     classifier = EcgClassifier.create_from_model_path(model)
     records = DataSplit.load(args.split_file).records_for("test")
     scans = [decode_image(args.data / r.path) for r in records]
     truth = np.array([LABEL_KEYS.index(r.label) for r in records])
-    rows = []
+    previous = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
+    rows = [] if not args.no_transforms else previous.get("rows", [])
+    scenes, non_ecg = previous.get("scenes", []), previous.get("non_ecg_scenes", [])
+    if not args.no_scenes:
+        measuring = EcgClassifier.create_from_options(ClassifierOptions(model_path=model, measure=True))
+        step = max(1, len(scans) // args.scene_scans)
+        scenes = scene_rows(measuring, scans[::step][: args.scene_scans], args.figures)
+        non_ecg = non_ecg_rows(classifier)
     page_model = classifier.card.preprocessing.view == "page"
-    for name, transform in TRANSFORMS.items():
+    for name, transform in TRANSFORMS.items() if not args.no_transforms else ():
         results = [classifier.classify(transform(scan)) for scan in scans]
         predicted = np.array([LABEL_KEYS.index(r.label.key) for r in results])
         answered = np.array([r.is_ecg for r in results])  # passed the gate, leads found
@@ -93,7 +251,11 @@ def main() -> int:
         print(f"{name}: answered {answered.mean():.0%}, accuracy on those {rows[-1]['accuracy']:.3f}", flush=True)
     machine = describe()
     args.out.with_suffix(".json").write_text(
-        json.dumps({"model": str(model), "machine": machine, "rows": rows}, indent=2) + "\n"
+        json.dumps(
+            {"model": str(model), "machine": machine, "rows": rows, "scenes": scenes, "non_ecg_scenes": non_ecg},
+            indent=2,
+        )
+        + "\n"
     )
     found = "grid found" if page_model else "12 leads found"
     lines = [
@@ -110,6 +272,7 @@ def main() -> int:
         "originals), each transform applied to the decoded scan before preprocessing. *Answered*: given a label "
         "(not refused by the ECG gate or, for lead-panel models, for leads not found).",
         summary(machine),
+        *scene_markdown(scenes, non_ecg),
     ]
     args.out.with_suffix(".md").write_text(
         "# Phone-photo robustness\n\nWritten by `python benchmarks/phone_photos.py`.\n\n" + "\n".join(lines) + "\n"

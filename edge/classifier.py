@@ -17,8 +17,9 @@ from edge.gate import GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
-from edge.pipeline import EcgReading, read_signals
+from edge.pipeline import EcgReading, flatten_photo, read_signals
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
+from edge.sheet import Sheet
 
 
 class ModelIntegrityError(ValueError):
@@ -66,11 +67,12 @@ class Timings:
     decode_ms: float = 0.0
     gate_ms: float = 0.0  # the "is this an ECG printout?" check
     signals_ms: float = 0.0  # digitizing and measuring (part of preprocess_ms)
+    sheet_ms: float = 0.0  # finding the sheet in a photo and flattening it (part of preprocess_ms)
 
     @property
     def page_ms(self) -> float:
         """Page and lead finding, down to the model input."""
-        return self.preprocess_ms - self.decode_ms - self.gate_ms - self.signals_ms
+        return self.preprocess_ms - self.decode_ms - self.sheet_ms - self.gate_ms - self.signals_ms
 
     @property
     def total_ms(self) -> float:
@@ -89,6 +91,12 @@ class ClassificationResult:
     layout: str | None = None  # the lead layout found (models that see lead panels), e.g. "6x2 + 1 rhythm"
     reading: EcgReading | None = None  # the digitized leads, their measurements and checks
     signals_error: str | None = None  # why the leads could not be digitized, when that was asked for
+    sheet: Sheet | None = None  # the page as read: a photo's sheet flattened, or the scan as it is
+
+    @property
+    def page_bgr(self) -> np.ndarray | None:
+        """The image every stage after the sheet read (a photo's flattened sheet), to show users."""
+        return self.sheet.image if self.sheet is not None else None
 
     @property
     def is_ecg(self) -> bool:
@@ -178,13 +186,16 @@ class EcgClassifier:
     def preprocess(self, source) -> PreprocessedImage:
         return preprocess(source, self.card.preprocessing)
 
-    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | str | None]:
-        """Decode, check that it is an ECG printout, preprocess, digitize; milliseconds spent
-        (inference 0). A page whose 12 lead rows cannot be found (models that see lead panels) gets
-        a refusing gate result, and its page view as the image shown."""
+    def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | str | None, Sheet]:
+        """Decode, find the sheet (photos), check that it is an ECG printout, preprocess, digitize;
+        milliseconds spent (inference 0). A page whose 12 lead rows cannot be found (models that see
+        lead panels) gets a refusing gate result, and its page view as the image shown."""
         t0 = time.perf_counter()
         bgr = self.load_scan(source)
         t1 = time.perf_counter()
+        sheet = flatten_photo(bgr, self.card.preprocessing)
+        bgr = sheet.image
+        ts = time.perf_counter()
         gate = check_ecg(bgr)
         t2 = time.perf_counter()
         config = self.card.preprocessing
@@ -203,9 +214,10 @@ class EcgClassifier:
                 reading = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         t4 = time.perf_counter()
         timings = Timings(
-            (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - t1) * 1e3, signals_ms=(t4 - t3) * 1e3
-        )
-        return pre, gate, timings, reading
+            (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - ts) * 1e3, signals_ms=(t4 - t3) * 1e3,
+            sheet_ms=(ts - t1) * 1e3,
+        )  # fmt: skip
+        return pre, gate, timings, reading, sheet
 
     def load_scan(self, source) -> np.ndarray:
         """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""
@@ -218,11 +230,16 @@ class EcgClassifier:
 
     def classify_with_input(self, source) -> tuple[ClassificationResult, PreprocessedImage]:
         """As ``classify``, also returning the model input (for explanations and reports)."""
-        pre, gate, timings, reading = self._prepare(source)
-        return self._classify_preprocessed(pre, gate, timings, reading), pre
+        pre, gate, timings, reading, sheet = self._prepare(source)
+        return self._classify_preprocessed(pre, gate, timings, reading, sheet), pre
 
     def _classify_preprocessed(
-        self, pre: PreprocessedImage, gate: GateResult | None, timings: Timings, reading: EcgReading | str | None = None
+        self,
+        pre: PreprocessedImage,
+        gate: GateResult | None,
+        timings: Timings,
+        reading: EcgReading | str | None = None,
+        sheet: Sheet | None = None,
     ) -> ClassificationResult:
         t1 = time.perf_counter()
         probs = self.predict_preprocessed(pre.image)
@@ -239,6 +256,7 @@ class EcgClassifier:
             layout=pre.layout.description if pre.layout else None,
             reading=reading if isinstance(reading, EcgReading) else None,
             signals_error=reading if isinstance(reading, str) else None,
+            sheet=sheet,
         )
 
     def classify_files(self, paths: list[Path], workers: int = 1) -> Iterator[FileOutcome]:

@@ -169,10 +169,22 @@ UNCERTAIN = "uncertain: refer for review"
 def _print_error(path: Path, message: str, json_lines: bool) -> None:
     if json_lines:
         row = {"file": str(path), "label": None, "probabilities": None, "uncertain": None, "reason": None}
+        row["sheet"] = None
         signals = {"measurements": None, "statements": None, "quality": None}
         print(json.dumps({**row, "layout": None, **signals, "error": message}))
     else:
         out.print(f"{escape(str(path))}  [red]error:[/red] {escape(message)}")
+
+
+def _sheet_json(sheet) -> dict | None:
+    """Where a photo's sheet was found (null for a scan taken as it is)."""
+    if sheet is None or not sheet.rectified:
+        return None
+    return {
+        "found_by": sheet.found_by,
+        "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in sheet.corners],
+        "quarter_turns": sheet.quarter_turns,
+    }
 
 
 def _json_row(path: Path, result) -> dict:
@@ -183,6 +195,7 @@ def _json_row(path: Path, result) -> dict:
             "probabilities": None,
             "uncertain": None,
             "reason": result.gate.reason,
+            "sheet": _sheet_json(result.sheet),
             "layout": None,
             "measurements": None,
             "statements": None,
@@ -195,6 +208,7 @@ def _json_row(path: Path, result) -> dict:
         "probabilities": result.probabilities,
         "uncertain": result.uncertain,
         "reason": UNCERTAIN if result.uncertain else None,
+        "sheet": _sheet_json(result.sheet),
         "layout": result.layout,
         "measurements": result.reading.measurements.to_json() if result.reading else None,
         "statements": [st.to_json() for st in result.reading.statements] if result.reading else None,
@@ -215,6 +229,8 @@ def _readable_line(path: Path, result) -> str:
         grid = f"  [dim]layout {result.layout}[/dim]"
     else:
         grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
+    if result.sheet is not None and result.sheet.rectified:
+        grid += "  [dim](sheet flattened from a photo)[/dim]"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
     signals = f"  [yellow]({escape(result.signals_error)})[/yellow]" if result.signals_error else ""
     if result.reading is not None:
@@ -240,9 +256,10 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
         _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc
     result, pre = classifier.classify_with_input(bgr)
+    page = result.page_bgr if result.page_bgr is not None else bgr
     try:
-        laid = explained_scan(classifier, bgr, pre, result)
-        write_report(ReportInput(path.name, bgr, laid, result, classifier.card), pdf)
+        laid = explained_scan(classifier, page, pre, result)
+        write_report(ReportInput(path.name, page, laid, result, classifier.card), pdf)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot write {escape(str(pdf))}: {escape(str(exc))}")
         raise typer.Exit(1) from exc

@@ -1,4 +1,4 @@
-"""Decode -> page -> layout -> signals -> measurements and quality, for `ecg-edge digitize` and for
+"""Decode -> sheet -> page -> layout -> signals -> measurements and quality, for `ecg-edge digitize` and for
 everything else that wants the signals of a scan (the classifier hands over the page and layout it
 already found, so nothing is computed twice)."""
 
@@ -14,9 +14,11 @@ from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadConfig, LeadLayout
 from edge.measure import Measurements, json_number, measure
+from edge.orientation import half_turns
 from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
+from edge.sheet import Sheet, find_sheet
 from edge.signals import Ecg, digitize
 from edge.statements import Statement, interpret
 
@@ -43,9 +45,13 @@ def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None)
     t1 = time.perf_counter()
     measurements = measure(ecg, Delineator.for_thread(interpreter))
     t2 = time.perf_counter()
-    return EcgReading(
-        ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3, tuple(interpret(measurements))
-    )
+    return EcgReading(ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3, tuple(interpret(measurements)))
+
+
+def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
+    """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
+    (the sheet fills the frame) comes back as the same array."""
+    return find_sheet(bgr, upright=lambda page: half_turns(page, config.work_size, config.leads))
 
 
 def read_ecg(
@@ -54,7 +60,7 @@ def read_ecg(
     """A path, encoded bytes or a BGR array, all the way to signals. Raises ImageDecodeError for
     unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
     image is not an ECG printout: the reason is the gate's, as classify gives it)."""
-    bgr = load_scan(source, config)
+    bgr = flatten_photo(load_scan(source, config), config).image
     if gate:
         verdict = check_ecg(bgr)
         if not verdict.is_ecg:
@@ -101,5 +107,3 @@ def quality_to_json(reading: EcgReading) -> dict:
         "px_per_mv": json_number(scale.px_per_mv, 3),
         "mv_scale_from": scale.mv_from,
     }
-
-

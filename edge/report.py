@@ -136,7 +136,9 @@ def write_report(data: ReportInput, path: Path) -> Path:
                 margin, y, width, "Helvetica-Oblique", 8,
             )  # fmt: skip
         y -= 6
-        images = [("Scan", data.scan_bgr)] + ([("Regions the model relied on", data.heatmap_bgr)]
+        flattened = data.result.sheet is not None and data.result.sheet.rectified
+        scan_title = "Page as read (the sheet found in the photo and flattened)" if flattened else "Scan"
+        images = [(scan_title, data.scan_bgr)] + ([("Regions the model relied on", data.heatmap_bgr)]
                                                if data.heatmap_bgr is not None else [])  # fmt: skip
         available = (y - margin - 40 - 20 * len(images)) / len(images)
         for title, bgr in images:
@@ -250,6 +252,7 @@ def _signals_page(c: Canvas, reading: EcgReading, margin: float, width: float, p
         c.setFont("Helvetica-Bold", 9)
         c.drawString(margin, y - 9, name)
         y = _lines(c, value, margin + 80 * mm, y - 9, width - 80 * mm, "Helvetica", 9) + 9 - 3
+
     def room(y: float) -> float:
         """A new page when the next lines would reach the disclaimer at the foot of this one."""
         if y > margin + 55:

@@ -142,6 +142,6 @@ def test_every_json_row_has_the_same_keys(mixed_folder, tiny_model):
     result = runner.invoke(app, ["classify", str(mixed_folder), "--model", str(tiny_model), "--json"])
     keys = {tuple(row) for row in _json_lines(result.stdout)}
     assert keys == {
-        ("file", "label", "probabilities", "uncertain", "reason", "layout", "measurements", "statements", "quality",
-         "error")
+        ("file", "label", "probabilities", "uncertain", "reason", "sheet", "layout", "measurements", "statements",
+         "quality", "error")
     }

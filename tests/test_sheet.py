@@ -1,0 +1,120 @@
+"""The sheet stage (edge.sheet): photos of a printout on a desk are found, flattened and turned
+upright; scans pass through untouched."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.classifier import EcgClassifier
+from edge.pipeline import flatten_photo
+from edge.preprocess import PreprocessConfig, decode_image, load_scan
+from edge.resources import sample_files
+from edge.sheet import find_quad, find_sheet
+from tests.conftest import SHIPPED_MODEL
+
+SAMPLES = sample_files()
+FRAME = (1500, 2000)  # (height, width): a phone frame at the size large photos are decoded at
+
+
+def _on_desk(page: np.ndarray, corners, frame=FRAME, warm: bool = True) -> np.ndarray:
+    """``page`` warped onto a dark wooden desk so that its top-left, top-right, bottom-right and
+    bottom-left corners land on ``corners``."""
+    h, w = page.shape[:2]
+    rng = np.random.default_rng(0)
+    desk = np.empty((*frame, 3), np.uint8)
+    desk[:] = (35, 60, 95)
+    desk = np.clip(desk + rng.normal(0, 10, desk.shape), 0, 255).astype(np.uint8)
+    matrix = cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [w, 0], [w, h], [0, h]]), np.float32(corners)
+    )
+    warped = cv2.warpPerspective(page, matrix, frame[::-1])
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, frame[::-1])
+    scene = np.where(inside[..., None] > 127, warped, desk)
+    if warm:  # tungsten light: blue down, red up
+        scene = np.clip(scene * np.array([0.72, 0.88, 1.0]), 0, 255).astype(np.uint8)
+    return scene
+
+
+TILTED = [[430, 330], [1640, 290], [1730, 1240], [330, 1150]]  # about 60% of the frame, keystoned
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_a_scan_passes_through_as_the_same_array(path):
+    bgr = load_scan(path, PreprocessConfig())
+    sheet = flatten_photo(bgr)
+    assert sheet.image is bgr and not sheet.rectified and sheet.found_by == "frame"
+
+
+def test_the_sheet_is_found_where_it_lies():
+    page = decode_image(SAMPLES[0])
+    quad, found_by = find_quad(_on_desk(page, TILTED))
+    assert found_by == "paper"
+    assert np.abs(quad - np.float32(TILTED)).max() < 12  # px, in a 2000 px frame
+
+
+def test_a_photo_on_a_desk_gets_the_flat_scans_label(classifier):
+    page = decode_image(SAMPLES[0])
+    flat = classifier.classify(page)
+    photo = classifier.classify(_on_desk(page, TILTED))
+    assert photo.is_ecg, photo.gate.reason
+    assert photo.sheet.rectified and photo.page_bgr.shape[1] > photo.page_bgr.shape[0]
+    assert photo.label == flat.label
+
+
+def test_without_the_sheet_stage_the_same_photo_was_refused(classifier):
+    """What the bug report saw: the gate judged the whole frame."""
+    from edge.gate import check_ecg
+
+    assert not check_ecg(_on_desk(decode_image(SAMPLES[0]), TILTED)).is_ecg
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_page_turned_in_the_frame_comes_back_upright(turns, classifier):
+    page = decode_image(SAMPLES[1])
+    # The page's top-left lands on another corner: turned ``turns`` quarters counter-clockwise.
+    corners = np.roll(np.float32(TILTED), turns, axis=0)
+    if turns % 2:  # on its side the page is portrait in the frame: squeeze the quad to its shape
+        centre = corners.mean(axis=0)
+        corners = centre + (corners - centre) * np.float32([0.62, 1.2])
+    photo = classifier.classify(_on_desk(page, corners))
+    assert photo.is_ecg, photo.gate.reason
+    assert photo.sheet.quarter_turns == (4 - turns) % 4  # turned back clockwise
+    assert photo.label == classifier.classify(page).label
+
+
+def test_a_text_page_on_a_desk_is_refused(classifier):
+    text = np.full((1572, 2213, 3), 255, np.uint8)
+    for y in range(80, 1500, 45):
+        cv2.putText(text, "patient report summary of the clinic visit", (60, y), cv2.FONT_HERSHEY_SIMPLEX, 1.5,
+                    (20, 20, 20), 3)  # fmt: skip
+    result = classifier.classify(_on_desk(text, TILTED))
+    assert result.sheet.rectified  # the sheet was found...
+    assert not result.is_ecg  # ...and judged: not an ECG
+
+
+def test_a_bare_desk_is_refused(classifier):
+    rng = np.random.default_rng(1)
+    desk = np.clip(np.full((*FRAME, 3), (35, 60, 95)) + rng.normal(0, 10, (*FRAME, 3)), 0, 255).astype(np.uint8)
+    result = classifier.classify(desk)
+    assert not result.is_ecg and not result.sheet.rectified
+
+
+def test_digitize_reads_a_photo_like_its_scan():
+    from edge.pipeline import read_ecg
+
+    page = decode_image(SAMPLES[0])
+    flat, photo = read_ecg(page), read_ecg(_on_desk(page, TILTED))
+    assert photo.ecg.layout == flat.ecg.layout
+    a, b = flat.measurements.heart_rate_bpm, photo.measurements.heart_rate_bpm
+    assert a is not None and b is not None and abs(a - b) < 3
+
+
+def test_find_sheet_without_an_orientation_check_keeps_the_photos_way_up():
+    page = decode_image(SAMPLES[0])
+    sheet = find_sheet(_on_desk(page, np.roll(np.float32(TILTED), 2, axis=0)))
+    assert sheet.quarter_turns == 0 and sheet.rectified
