@@ -80,3 +80,14 @@ def test_generalization_ensembles_average_probabilities_of_models_on_the_same_sp
     assert rows["a"]["accuracy"]["3x4"] == 0.5 and rows["b"]["accuracy"]["3x4"] == 0.5
     assert rows["a + b"]["accuracy"]["6x2-nogrid"] == 1.0
     assert rows["a + b"]["n_test"] == 4
+
+
+def test_every_benchmark_script_starts():
+    """Their imports break silently otherwise (three imported a name edge.classifier had lost)."""
+    import subprocess
+
+    scripts = [p for p in sorted((REPO / "benchmarks").glob("*.py")) if "argparse" in p.read_text()]
+    assert len(scripts) >= 7
+    for script in scripts:
+        run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, f"{script.name}: {run.stderr[-500:]}"
