@@ -39,6 +39,7 @@ from edge.preprocess import decode_image  # noqa: E402
 from edge.resources import default_model_path  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
 from train.metrics import compute_metrics  # noqa: E402
+from train.scenes import CONDITIONS, compose_scene, desk_texture  # noqa: E402
 
 WHITE = (255, 255, 255)
 
@@ -103,8 +104,6 @@ def _figure(path: Path, scene: np.ndarray, result) -> None:
 
 def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path, worst: int = 4) -> list[dict]:
     """Test scans composed into desk scenes, per condition (train.scenes.CONDITIONS)."""
-    from train.scenes import CONDITIONS, compose_scene
-
     flat = [classifier.classify(scan) for scan in scans]
     rows, cases = [], []
     for name, options in CONDITIONS.items():
@@ -149,7 +148,6 @@ def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path
 def non_ecg_rows(classifier: EcgClassifier) -> list[dict]:
     """Pages that are not ECGs (and a bare desk), photographed on desks: no cardiac label allowed."""
     from ecg_gate import generated_pages, skimage_images
-    from train.scenes import CONDITIONS, compose_scene, desk_texture
 
     pages = {**generated_pages(), **skimage_images()}
     pages.pop("grey photo-like noise", None)
@@ -258,7 +256,23 @@ def main() -> int:
         + "\n"
     )
     found = "grid found" if page_model else "12 leads found"
+    lines = []
+    if rows:
+        lines = transform_markdown(rows, model, found)
     lines = [
+        *lines,
+        summary(machine),
+        *scene_markdown(scenes, non_ecg),
+    ]
+    args.out.with_suffix(".md").write_text(
+        "# Phone-photo robustness\n\nWritten by `python benchmarks/phone_photos.py`.\n\n" + "\n".join(lines) + "\n"
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def transform_markdown(rows: list[dict], model: Path, found: str) -> list[str]:
+    return [
         f"| transform | answered | accuracy on answered | macro-F1 on answered | accuracy, refusals counted wrong "
         f"| {found} |",
         "|---|---|---|---|---|---|",
@@ -271,14 +285,7 @@ def main() -> int:
         f"Model `{model.name}` on the {rows[0]['n_images']} test-split scans (half-resolution copies of the "
         "originals), each transform applied to the decoded scan before preprocessing. *Answered*: given a label "
         "(not refused by the ECG gate or, for lead-panel models, for leads not found).",
-        summary(machine),
-        *scene_markdown(scenes, non_ecg),
     ]
-    args.out.with_suffix(".md").write_text(
-        "# Phone-photo robustness\n\nWritten by `python benchmarks/phone_photos.py`.\n\n" + "\n".join(lines) + "\n"
-    )
-    print("\n".join(lines))
-    return 0
 
 
 if __name__ == "__main__":

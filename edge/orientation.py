@@ -1,5 +1,6 @@
 """Which way up a flattened page is: its calibration pulses stand at the left of the rows, rising
-from the baseline, only when it is upright (turned half way they hang from the right end)."""
+from the baseline, only when it is upright (turned half way they hang from the right end; turned a
+quarter, no lead rows are found at all)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from edge.signals import find_pulse_heights
 
 
 def _pulses(bgr: np.ndarray, work_size: int, config: LeadConfig) -> int:
+    """Calibration pulses found at the start of the lead rows; -1 when no lead rows are found."""
     page = read_page(bgr, work_size, config)
     try:
         layout = find_layout(page, config)
@@ -20,11 +22,16 @@ def _pulses(bgr: np.ndarray, work_size: int, config: LeadConfig) -> int:
     return len(find_pulse_heights(page, layout, layout.px_per_second))
 
 
-def half_turns(bgr: np.ndarray, work_size: int = 1024, config: LeadConfig | None = None) -> int:
-    """2 when the landscape page ``bgr`` is upside down (more pulses found that way), else 0."""
+def quarter_turns(bgr: np.ndarray, first: int = 0, work_size: int = 1024, config: LeadConfig | None = None) -> int:
+    """Counter-clockwise quarter turns that stand the page ``bgr`` upright. ``first`` is the guess
+    from its shape (1: it looks portrait): it and its half turn are tried before the other two, and
+    the first way up with pulses wins (most scans need one look)."""
     config = config or LeadConfig()
-    upright = _pulses(bgr, work_size, config)
-    if upright > 0:
-        return 0
-    turned = _pulses(np.ascontiguousarray(bgr[::-1, ::-1]), work_size, config)
-    return 2 if turned > upright else 0
+    best, best_score = first % 4, -2
+    for turns in (first, first + 2, first + 1, first + 3):
+        score = _pulses(np.ascontiguousarray(np.rot90(bgr, turns % 4)), work_size, config)
+        if score > 0:
+            return turns % 4
+        if score > best_score:
+            best, best_score = turns % 4, score
+    return best

@@ -14,7 +14,7 @@ from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadConfig, LeadLayout
 from edge.measure import Measurements, json_number, measure
-from edge.orientation import half_turns
+from edge.orientation import quarter_turns
 from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
@@ -51,7 +51,7 @@ def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None)
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
     """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
     (the sheet fills the frame) comes back as the same array."""
-    return find_sheet(bgr, upright=lambda page: half_turns(page, config.work_size, config.leads))
+    return find_sheet(bgr, upright=lambda page, first: quarter_turns(page, first, config.work_size, config.leads))
 
 
 def read_ecg(

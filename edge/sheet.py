@@ -2,15 +2,17 @@
 
 Runs on the decoded image before the gate and the page stage. The sheet is the largest bright,
 unsaturated region of the frame (paper under any light is brighter than most desks and less
-coloured than wood or cloth), closed over its traces and grid, its outline reduced to four sides:
-the four longest sides of its convex hull meet at the corners, so a corner outside the frame or a
-finger over an edge does not move them. Where the paper cannot be told from the desk (a white
-table), the printed grid's outer frame (pink, a rectangle on the page) is the sheet instead.
-The quadrilateral is warped to a flat page of a printout's aspect ratio and turned so that its
+coloured than wood or cloth), closed over its traces and grid. Its corners come from its four
+sides, each a robust line through the outline near it, so a corner outside the frame, a finger
+over an edge or bits of desk stuck to it do not move them; each side must be an edge (paper on one
+side, darker desk on the other), which is how a region that spilled over a pale desk is told from
+a sheet. The quadrilateral is warped to a flat page of a printout's aspect ratio, a gentle bend
+is undone by following the sheet's curved top and bottom edges, and the page is turned so that its
 calibration pulses stand at the left of the rows (portrait photos, pages upside down).
 
 An image whose sheet already fills the frame (a scan) is returned as the very same array, so
-every later stage sees exactly what it saw before this stage existed.
+every later stage sees exactly what it saw before this stage existed. Not handled yet: a sheet on
+a desk as pale as paper (a white table) is not found and the photo is read as it is.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class SheetConfig:
     min_solidity: float = 0.8  # the region's area over its quadrilateral's (a sheet is a full quad)
     max_corner_angle: float = 150.0  # degrees: flatter corners are not a sheet's
     aspect_snap: float = 0.2  # relative distance within which an aspect snaps to a paper size
+    # Each side of the sheet is an edge: the paper edge_offset (of the frame's diagonal) inside it
+    # scores edge_contrast grey levels above the desk as far outside it.
+    edge_offset: float = 0.01
+    edge_contrast: int = 12
+    min_bow: float = 0.004  # of the page height: an edge bowing less than this is taken as straight
     max_side: int = 2048  # px: long side of the flattened page (later stages work at 1024)
     # Paper all round the frame's edge means a scan: more than edge_paper_share of an edge ring
     # (edge_ring of the frame's long side) scores above edge_paper_level of the frame's brightest paper.
@@ -51,7 +58,7 @@ class Sheet:
 
     image: np.ndarray  # BGR
     corners: np.ndarray | None
-    found_by: str  # "frame" (taken as it is), "paper" or "grid"
+    found_by: str  # "frame" (taken as it is) or "paper"
     quarter_turns: int = 0  # counter-clockwise turns applied after flattening
 
     @property
@@ -65,17 +72,38 @@ def _paper_mask(small: np.ndarray) -> np.ndarray:
     # Traces, grid lines and text are dark on the sheet: close them into the paper.
     k = max(3, int(round(0.02 * max(mask.shape))) | 1)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    # Opening with a kernel larger than a cloth's check or a highlight cuts the bridges by which pale
+    # patches of the desk join the sheet; the sheet's straight sides survive it.
+    k = max(3, int(round(0.04 * max(mask.shape))) | 1)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
 
 
-def _grid_mask(small: np.ndarray) -> np.ndarray:
-    pixels = small.astype(np.int16)
-    redness = pixels[..., 2] - (pixels[..., 0] + pixels[..., 1]) // 2
-    # A pink grid stands out from the paper beside it, whatever the light's colour.
-    local = cv2.blur(redness, (31, 31))
-    mask = ((redness - local) > 12).astype(np.uint8)
-    k = max(3, int(round(0.03 * max(mask.shape))) | 1)
-    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+def _sides_on_edges(quad: np.ndarray, score: np.ndarray, config: SheetConfig) -> bool:
+    """Whether every side of the quadrilateral that lies inside the frame runs along an edge of the
+    paper: paper just inside it, clearly brighter than the desk just outside. A region that spilled
+    over a pale desk (a white table) has a side across the desk, with desk on both sides."""
+    height, width = score.shape
+    step = config.edge_offset * float(np.hypot(height, width))
+    centre = quad.mean(axis=0)
+    for i in range(4):
+        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
+        t = np.linspace(0.1, 0.9, 25)[:, None]
+        along = a + t * (b - a)
+        normal = np.array([b[1] - a[1], a[0] - b[0]]) / max(float(np.hypot(*(b - a))), 1e-9)
+        if np.dot(centre - (a + b) / 2, normal) < 0:
+            normal = -normal  # pointing into the sheet
+        inner, outer = along + step * normal, along - step * normal
+        ok = (
+            (outer[:, 0] >= 0) & (outer[:, 0] < width) & (outer[:, 1] >= 0) & (outer[:, 1] < height)
+            & (inner[:, 0] >= 0) & (inner[:, 0] < width) & (inner[:, 1] >= 0) & (inner[:, 1] < height)
+        )  # fmt: skip
+        if ok.sum() < 5:  # the side lies along or beyond the frame's edge: nothing to check
+            continue
+        inside = score[inner[ok, 1].astype(int), inner[ok, 0].astype(int)].astype(np.int16)
+        outside = score[outer[ok, 1].astype(int), outer[ok, 0].astype(int)].astype(np.int16)
+        if float(np.median(inside - outside)) < config.edge_contrast:
+            return False
+    return True
 
 
 def _intersect(p1, p2, p3, p4) -> np.ndarray | None:
@@ -87,23 +115,13 @@ def _intersect(p1, p2, p3, p4) -> np.ndarray | None:
     return p1 + t * d1
 
 
-def _quad(mask: np.ndarray, config: SheetConfig) -> np.ndarray | None:
-    """Four corners (float32, clockwise from the top-left in image terms) of the largest region,
-    or None when it is not a plausible sheet."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-    if count < 2:
-        return None
-    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    area = float(stats[best, cv2.CC_STAT_AREA])
-    if area < config.min_area * mask.size:
-        return None
-    contours, _ = cv2.findContours((labels == best).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+def _hull_quad(contour: np.ndarray) -> np.ndarray | None:
+    """A first guess: the four longest sides of the region's convex hull, in their order round it,
+    meet at the corners (a side cut by the frame or a rounded corner adds short sides, dropped)."""
+    hull = cv2.convexHull(contour.reshape(-1, 1, 2).astype(np.float32))
     poly = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float64)
     if len(poly) < 4:
         return None
-    # The four longest sides, in their order round the hull, meet at the corners (a side cut by
-    # the frame or a rounded corner adds short sides, which are dropped).
     sides = [(poly[i], poly[(i + 1) % len(poly)]) for i in range(len(poly))]
     lengths = [float(np.hypot(*(b - a))) for a, b in sides]
     keep = sorted(np.argsort(lengths)[-4:].tolist())
@@ -114,11 +132,62 @@ def _quad(mask: np.ndarray, config: SheetConfig) -> np.ndarray | None:
         if point is None:
             return None
         corners.append(point)
-    quad = np.array(corners, np.float32)
+    return _order(np.array(corners, np.float32))
+
+
+def _fit_sides(quad: np.ndarray, points: np.ndarray, reach: float) -> np.ndarray | None:
+    """The quad refitted to the outline: each side a robust line through the outline points near it
+    (within ``reach`` px and along its length), so bits of desk stuck to the sheet, a finger over an
+    edge or a corner outside the frame pull no corner with them."""
+    lines = []
+    for i in range(4):
+        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
+        direction = b - a
+        length = float(np.hypot(*direction))
+        if length < 1:
+            return None
+        unit = direction / length
+        rel = points - a
+        along = rel @ unit
+        across = np.abs(rel[:, 0] * unit[1] - rel[:, 1] * unit[0])
+        near = points[(across < reach) & (along > 0.05 * length) & (along < 0.95 * length)]
+        if len(near) < 8:
+            return None
+        vx, vy, x0, y0 = cv2.fitLine(near.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0]), np.array([x0 + vx, y0 + vy])))
+    corners = [_intersect(*lines[i - 1], *lines[i]) for i in range(4)]
+    if any(c is None for c in corners):
+        return None
+    return np.array(corners, np.float32)
+
+
+def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Four corners (float32, clockwise from the top-left in image terms) of the largest region and
+    its outline where the frame does not cut it, or None when it is not a plausible sheet."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if count < 2:
+        return None
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    area = float(stats[best, cv2.CC_STAT_AREA])
+    if area < config.min_area * mask.size:
+        return None
+    contours, _ = cv2.findContours((labels == best).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    quad = _hull_quad(outline)
+    if quad is None:
+        return None
+    height, width = mask.shape
+    # Where the region meets the frame's edge, the frame cut it: that is not the sheet's side.
+    inside = (outline[:, 0] > 1) & (outline[:, 1] > 1) & (outline[:, 0] < width - 2) & (outline[:, 1] < height - 2)
+    diagonal = float(np.hypot(height, width))
+    for reach in (0.03, 0.01):
+        refitted = _fit_sides(quad, outline[inside], reach * diagonal)
+        if refitted is None:
+            break
+        quad = _order(refitted)
     quad_area = cv2.contourArea(quad)
     if quad_area <= 0 or area / quad_area < config.min_solidity:
         return None
-    diagonal = float(np.hypot(*mask.shape))
     if np.any(np.abs(quad - quad.mean(axis=0)) > 2 * diagonal):  # corners thrown far out
         return None
     for i in range(4):
@@ -126,7 +195,7 @@ def _quad(mask: np.ndarray, config: SheetConfig) -> np.ndarray | None:
         cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
         if np.degrees(np.arccos(np.clip(cos, -1, 1))) > config.max_corner_angle:
             return None
-    return _order(quad)
+    return quad, outline[inside]
 
 
 def _order(quad: np.ndarray) -> np.ndarray:
@@ -189,46 +258,90 @@ def _paper_to_the_edges(bgr: np.ndarray, config: SheetConfig) -> bool:
     return bool(np.mean(edge > level) >= config.edge_paper_share)
 
 
-def find_quad(bgr: np.ndarray, config: SheetConfig = SheetConfig()) -> tuple[np.ndarray | None, str]:
-    """The sheet's four corners in source pixels and how they were found ("paper" or "grid"), or
-    (None, "frame") when the sheet fills the frame or none is found."""
+def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sheet's corners and outline in source pixels, or None (a scan, or no sheet found)."""
     if _paper_to_the_edges(bgr, config):
-        return None, "frame"
+        return None
     small, scale = _shrunk(bgr, config.work_size)
-    for found_by, make_mask in (("paper", _paper_mask), ("grid", _grid_mask)):
-        quad = _quad(make_mask(small), config)
-        if quad is None:
-            continue
-        if _fills_frame(quad, small.shape[:2], config):
-            return None, "frame"
-        return quad / scale, found_by
-    return None, "frame"
+    found = _quad(_paper_mask(small), config)
+    if found is None or _fills_frame(found[0], small.shape[:2], config):
+        return None
+    if not _sides_on_edges(found[0], _paper_score(small), config):
+        return None
+    return found[0] / scale, found[1] / scale
 
 
-def flatten(bgr: np.ndarray, quad: np.ndarray, config: SheetConfig = SheetConfig()) -> np.ndarray:
-    """The quadrilateral ``quad`` (source px, clockwise from top-left) warped to a flat page."""
+def find_quad(bgr: np.ndarray, config: SheetConfig = SheetConfig()) -> np.ndarray | None:
+    """The sheet's four corners in source pixels (clockwise from the image's top-left), or None
+    when the sheet fills the frame or none is found."""
+    found = _locate(bgr, config)
+    return None if found is None else found[0]
+
+
+def _edge_curve(points: np.ndarray, at: float, width: int, height: int) -> np.ndarray | None:
+    """Quadratic y(x) through the outline points near the flattened page's edge at height ``at``
+    (a bent sheet's top and bottom edges bow), or None when too little of the edge was seen."""
+    near = points[(np.abs(points[:, 1] - at) < 0.08 * height) & (points[:, 0] > 0.02 * width)
+                  & (points[:, 0] < 0.98 * width)]  # fmt: skip
+    if len(near) < 20 or np.ptp(near[:, 0]) < 0.6 * width:
+        return None
+    x, y = near[:, 0] / width, near[:, 1]
+    coef = np.polyfit(x, y, 2)
+    residual = np.abs(np.polyval(coef, x) - y)
+    keep = residual <= 3 * np.median(residual) + 1.0  # a finger or a speck of desk on the edge
+    return np.polyfit(x[keep], y[keep], 2) if keep.sum() >= 20 else coef
+
+
+def flatten(
+    bgr: np.ndarray, quad: np.ndarray, config: SheetConfig = SheetConfig(), outline: np.ndarray | None = None
+) -> np.ndarray:
+    """The quadrilateral ``quad`` (source px, clockwise from top-left) warped to a flat page; with
+    the sheet's ``outline`` (source px), a bow of its top and bottom edges is straightened too."""
     width, height = _flat_size(quad, config)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
     matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
-    return cv2.warpPerspective(bgr, matrix, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    curves = None
+    if outline is not None and len(outline):
+        flat = cv2.perspectiveTransform(outline.reshape(-1, 1, 2).astype(np.float32), matrix).reshape(-1, 2)
+        top, bottom = _edge_curve(flat, 0.0, width, height), _edge_curve(flat, float(height), width, height)
+        u = np.linspace(0, 1, 33)
+        bow = max(
+            (np.ptp(np.polyval(c, u) - np.polyval(c[1:], u)) if c is not None else 0.0) for c in (top, bottom)
+        )
+        if bow > config.min_bow * height:
+            curves = (top, bottom)
+    if curves is None:
+        return cv2.warpPerspective(
+            bgr, matrix, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+        )
+    # Each column of the page runs from the top edge's curve to the bottom edge's: sample it there,
+    # on a coarse grid (the mapping is smooth) carried back through the perspective to the photo.
+    top, bottom = curves
+    gx, gy = np.meshgrid(np.linspace(0, 1, 65), np.linspace(0, 1, 49))
+    y0 = np.polyval(top, gx) if top is not None else np.zeros_like(gx)
+    y1 = np.polyval(bottom, gx) if bottom is not None else np.full_like(gx, height)
+    grid = np.stack([gx * width, y0 + gy * (y1 - y0)], axis=-1).astype(np.float32)
+    source = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), np.linalg.inv(matrix)).reshape(*gx.shape, 2)
+    map_x = cv2.resize(source[..., 0], (width, height), interpolation=cv2.INTER_LINEAR)
+    map_y = cv2.resize(source[..., 1], (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.remap(bgr, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=None) -> Sheet:
     """The flat page of a photo (or the image itself when it is one already). ``upright``, when
-    given, is a function from a BGR page to the number of counter-clockwise quarter turns that
-    stand it upright (edge.orientation), applied to flattened pages only."""
-    quad, found_by = find_quad(bgr, config)
-    if quad is None:
+    given, is a function of a flattened BGR page and the quarter turns its shape suggests, giving
+    the counter-clockwise quarter turns that stand it upright (edge.orientation)."""
+    found = _locate(bgr, config)
+    if found is None:
         return Sheet(bgr, None, "frame")
-    page = flatten(bgr, quad, config)
-    turns = 0
-    if page.shape[0] > page.shape[1]:  # printouts are landscape: a portrait page lies on its side
-        page = np.ascontiguousarray(np.rot90(page, 1))
-        turns = 1
+    quad, outline = found
+    page = flatten(bgr, quad, config, outline)
+    # Printouts are landscape: a portrait page lies on its side (though a steep camera tilt can
+    # make a landscape sheet look portrait, which the content check below sorts out).
+    turns = 1 if page.shape[0] > page.shape[1] else 0
     if upright is not None:
-        more = upright(page)
-        if more:
-            page = np.ascontiguousarray(np.rot90(page, more))
-            turns = (turns + more) % 4
+        turns = upright(page, turns) % 4
+    if turns:
+        page = np.ascontiguousarray(np.rot90(page, turns))
     corners = np.roll(quad, -turns, axis=0) if turns else quad  # the upright page's top-left first
-    return Sheet(page, corners.astype(np.float32), found_by, turns)
+    return Sheet(page, corners.astype(np.float32), "paper", turns)

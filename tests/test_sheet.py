@@ -52,8 +52,8 @@ def test_a_scan_passes_through_as_the_same_array(path):
 
 def test_the_sheet_is_found_where_it_lies():
     page = decode_image(SAMPLES[0])
-    quad, found_by = find_quad(_on_desk(page, TILTED))
-    assert found_by == "paper"
+    quad = find_quad(_on_desk(page, TILTED))
+    assert quad is not None
     assert np.abs(quad - np.float32(TILTED)).max() < 12  # px, in a 2000 px frame
 
 
