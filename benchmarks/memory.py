@@ -70,6 +70,14 @@ def cases(folder: Path) -> dict[str, Path]:
         path = folder / f"{w}x{h}{suffix}"
         cv2.imwrite(str(path), _page(w, h))
         files[name] = path
+    # What most users send: a 12 MP phone photo of the printout lying on a desk (train.scenes), whose
+    # sheet is found and flattened before the rest.
+    from train.scenes import SceneOptions, compose_scene
+
+    scene = compose_scene(cv2.imread(str(REPO / "samples" / "normal" / "Normal(2)-fullres.jpg")), SceneOptions())
+    path = folder / "desk-photo.jpg"
+    cv2.imwrite(str(path), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    files["phone photo of the printout on a desk (4000x3000 JPEG)"] = path
     bomb = folder / "bomb.png"
     small = cv2.imencode(".png", np.full((8, 8, 3), 255, np.uint8))[1].tobytes()
     # The same tiny PNG with its header declaring 50000x50000 pixels.

@@ -162,6 +162,17 @@ class _Stroke:
     baseline: float
 
 
+def _straight(xs: np.ndarray, ys: np.ndarray, per_column: np.ndarray, swing: float) -> bool:
+    """Whether a stroke is a straight line at a slant (a ruled form photographed askew): about the
+    line through it, it swings less than ``swing`` beyond its own thickness. A trace swings about
+    its baseline whatever the slant."""
+    columns = np.nonzero(per_column)[0]
+    centre = np.bincount(xs, weights=ys, minlength=per_column.size)[columns] / per_column[columns]
+    slope, intercept = np.polyfit(columns, centre, 1)
+    offset = ys - (slope * xs + intercept)
+    return float(offset.max() - offset.min()) - float(np.median(per_column[columns])) < swing
+
+
 def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     height, width = ink.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -178,6 +189,8 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
         if np.count_nonzero(per_column) < 0.7 * w:
             continue
         if h - np.median(per_column[per_column > 0]) < config.min_stroke_swing * height:
+            continue
+        if _straight(xs, ys, per_column, config.min_stroke_swing * height):
             continue
         # The baseline is where the trace spends most of its time: the most frequent row.
         baseline = y + float(np.bincount(ys).argmax())

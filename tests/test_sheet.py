@@ -118,3 +118,42 @@ def test_find_sheet_without_an_orientation_check_keeps_the_photos_way_up():
     page = decode_image(SAMPLES[0])
     sheet = find_sheet(_on_desk(page, np.roll(np.float32(TILTED), 2, axis=0)))
     assert sheet.quarter_turns == 0 and sheet.rectified
+
+
+def _scene(page, condition: str = "bug_report", **changes):
+    """A synthetic phone photo (train.scenes), decoded as a user's JPEG would be."""
+    from dataclasses import replace
+
+    from train.scenes import CONDITIONS, compose_scene
+
+    options = replace(CONDITIONS[condition], **{"megapixels": 3.0, **changes})
+    return cv2.imdecode(cv2.imencode(".jpg", compose_scene(page, options).image)[1], cv2.IMREAD_COLOR)
+
+
+def test_the_bug_reports_photo_is_read(classifier):
+    """Dark desk, a little from the side, ~60% of the frame, slightly bent, warm light."""
+    page = decode_image(SAMPLES[2])
+    result = classifier.classify(_scene(page))
+    assert result.is_ecg, result.gate.reason
+    assert result.label == classifier.classify(page).label
+
+
+def test_a_strongly_bent_sheet_reads_like_its_scan():
+    from edge.pipeline import read_ecg
+
+    page = decode_image(SAMPLES[0])
+    flat, photo = read_ecg(page), read_ecg(_scene(page, bend=1.0))
+    assert photo.ecg.layout == flat.ecg.layout
+    a, b = flat.measurements.heart_rate_bpm, photo.measurements.heart_rate_bpm
+    assert a is not None and b is not None and abs(a - b) < 3
+
+
+@pytest.mark.parametrize("desk", ["dark wood", "patterned cloth"])
+def test_a_ruled_form_photographed_askew_gets_no_label(desk, classifier):
+    """Its lines, slanted by an imperfect flattening, once passed for 6x2 trace rows."""
+    form = np.full((1572, 2213, 3), 255, np.uint8)
+    for y in range(100, 1500, 70):
+        cv2.line(form, (60, y), (2150, y), (0, 0, 0), 2)
+    for x in (60, 700, 1400, 2150):
+        cv2.line(form, (x, 100), (x, 1430), (0, 0, 0), 2)
+    assert not classifier.classify(_scene(form, "default", desk=desk, seed=2, megapixels=12.0)).is_ecg
