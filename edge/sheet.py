@@ -41,7 +41,10 @@ class SheetConfig:
     # scores edge_contrast grey levels above the desk as far outside it.
     edge_offset: float = 0.01
     edge_contrast: int = 12
+    edge_share: float = 0.6
     min_bow: float = 0.004  # of the page height: an edge bowing less than this is taken as straight
+    piece_gap: float = 0.1  # of the search copy's long side: pieces of paper this close are one sheet
+    core_opening: float = 0.08  # of the search copy's long side (see _quad)
     max_side: int = 2048  # px: long side of the flattened page (later stages work at 1024)
     # Paper all round the frame's edge means a scan: more than edge_paper_share of an edge ring
     # (edge_ring of the frame's long side) scores above edge_paper_level of the frame's brightest paper.
@@ -85,6 +88,7 @@ def _sides_on_edges(quad: np.ndarray, score: np.ndarray, config: SheetConfig) ->
     height, width = score.shape
     step = config.edge_offset * float(np.hypot(height, width))
     centre = quad.mean(axis=0)
+    unseen = 0
     for i in range(4):
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
         t = np.linspace(0.1, 0.9, 25)[:, None]
@@ -98,12 +102,14 @@ def _sides_on_edges(quad: np.ndarray, score: np.ndarray, config: SheetConfig) ->
             & (inner[:, 0] >= 0) & (inner[:, 0] < width) & (inner[:, 1] >= 0) & (inner[:, 1] < height)
         )  # fmt: skip
         if ok.sum() < 5:  # the side lies along or beyond the frame's edge: nothing to check
+            unseen += 1
             continue
         inside = score[inner[ok, 1].astype(int), inner[ok, 0].astype(int)].astype(np.int16)
         outside = score[outer[ok, 1].astype(int), outer[ok, 0].astype(int)].astype(np.int16)
-        if float(np.median(inside - outside)) < config.edge_contrast:
+        # Most of the side, not all: a finger or a shadow may lie over part of it.
+        if float(np.mean(inside - outside >= config.edge_contrast)) < config.edge_share:
             return False
-    return True
+    return unseen <= 1  # a sheet with two sides beyond the frame is not one we can place
 
 
 def _intersect(p1, p2, p3, p4) -> np.ndarray | None:
@@ -135,30 +141,70 @@ def _hull_quad(contour: np.ndarray) -> np.ndarray | None:
     return _order(np.array(corners, np.float32))
 
 
-def _fit_sides(quad: np.ndarray, points: np.ndarray, reach: float) -> np.ndarray | None:
-    """The quad refitted to the outline: each side a robust line through the outline points near it
-    (within ``reach`` px and along its length), so bits of desk stuck to the sheet, a finger over an
-    edge or a corner outside the frame pull no corner with them."""
-    lines = []
+def _side_inliers(
+    points: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, tolerance: float, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Outline points that lie on the side from ``a`` to ``b``: of those within ``reach`` px of it,
+    the most that one gentle curve (a quadratic of the share along the side: a bent sheet's side
+    bows) passes within ``tolerance`` px of (RANSAC). Bits of desk stuck to the sheet, a finger
+    over the edge or a cloth's pale checks are the others."""
+    length = float(np.hypot(*(b - a)))
+    if length < 1:
+        return None
+    unit = (b - a) / length
+    rel = points - a
+    share, offset = rel @ unit / length, rel @ np.array([-unit[1], unit[0]])
+    near = (np.abs(offset) < reach) & (share > 0.03) & (share < 0.97)
+    share, offset, candidates = share[near], offset[near], points[near]
+    if len(share) < 12:
+        return None
+    best = None
+    for _ in range(120):
+        pick = rng.choice(len(share), 3, replace=False)
+        if np.ptp(share[pick]) < 0.2:
+            continue
+        coef = np.linalg.lstsq(np.vander(share[pick], 3), offset[pick], rcond=None)[0]
+        if abs(coef[0]) > 0.1 * length:  # bowing more than a sheet lying on a desk does
+            continue
+        inliers = np.abs(np.polyval(coef, share) - offset) < tolerance
+        if best is None or inliers.sum() > best.sum():
+            best = inliers
+    if best is None or best.sum() < 12 or np.ptp(share[best]) < 0.5:
+        return None
+    return candidates[best]
+
+
+def _chord(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The straight line through the ends of the curve fitted to a side's points (for a straight
+    side, the side itself): the sides' chords meet at the sheet's corners even when it is bent."""
+    length = float(np.hypot(*(b - a)))
+    unit = (b - a) / length
+    normal = np.array([-unit[1], unit[0]])
+    rel = points - a
+    coef = np.polyfit(rel @ unit / length, rel @ normal, 2)
+    ends = [a + s * (b - a) + np.polyval(coef, s) * normal for s in (0.0, 1.0)]
+    return ends[0], ends[1]
+
+
+def _fit_sides(quad: np.ndarray, points: np.ndarray, reach: float, tolerance: float) -> tuple | None:
+    """The quad refitted to the outline, side by side (``_side_inliers``), with the points on its
+    sides; None when a side is not found."""
+    rng = np.random.default_rng(0)  # the same photo gives the same page
+    chords, kept = [], []
     for i in range(4):
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
-        direction = b - a
-        length = float(np.hypot(*direction))
-        if length < 1:
-            return None
-        unit = direction / length
-        rel = points - a
-        along = rel @ unit
-        across = np.abs(rel[:, 0] * unit[1] - rel[:, 1] * unit[0])
-        near = points[(across < reach) & (along > 0.05 * length) & (along < 0.95 * length)]
-        if len(near) < 8:
-            return None
-        vx, vy, x0, y0 = cv2.fitLine(near.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-        lines.append((np.array([x0, y0]), np.array([x0 + vx, y0 + vy])))
-    corners = [_intersect(*lines[i - 1], *lines[i]) for i in range(4)]
+        inliers = _side_inliers(points, a, b, reach, tolerance, rng)
+        if inliers is None:  # a side hidden beyond the frame's edge: keep the guess (the frame's edge)
+            chords.append((a, b))
+            continue
+        chords.append(_chord(inliers, a, b))
+        kept.append(inliers)
+    if len(kept) < 3:
+        return None
+    corners = [_intersect(*chords[i - 1], *chords[i]) for i in range(4)]
     if any(c is None for c in corners):
         return None
-    return np.array(corners, np.float32)
+    return np.array(corners, np.float32), np.concatenate(kept)
 
 
 def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
@@ -171,20 +217,37 @@ def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray
     area = float(stats[best, cv2.CC_STAT_AREA])
     if area < config.min_area * mask.size:
         return None
-    contours, _ = cv2.findContours((labels == best).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    region = (labels == best).astype(np.uint8)
+    # A hard shadow across the sheet cuts the paper in pieces: large pieces next to the largest are
+    # the same sheet.
+    k = max(3, int(round(config.piece_gap * max(mask.shape))) | 1)
+    reach = cv2.dilate(region, np.ones((k, k), np.uint8))
+    for i in range(1, count):
+        if i != best and stats[i, cv2.CC_STAT_AREA] >= 0.1 * area and reach[labels == i].any():
+            region[labels == i] = 1
+            area += float(stats[i, cv2.CC_STAT_AREA])
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    quad = _hull_quad(outline)
+    # The first guess comes from the region's core: opened with a kernel wider than a stripe or a
+    # check of cloth stuck to the sheet's side, whose hull would otherwise pull the sides outwards.
+    k = max(3, int(round(config.core_opening * max(mask.shape))) | 1)
+    core = cv2.morphologyEx(region, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    core_contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not core_contours:
+        return None
+    quad = _hull_quad(max(core_contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64))
     if quad is None:
         return None
     height, width = mask.shape
     # Where the region meets the frame's edge, the frame cut it: that is not the sheet's side.
     inside = (outline[:, 0] > 1) & (outline[:, 1] > 1) & (outline[:, 0] < width - 2) & (outline[:, 1] < height - 2)
     diagonal = float(np.hypot(height, width))
-    for reach in (0.03, 0.01):
-        refitted = _fit_sides(quad, outline[inside], reach * diagonal)
+    on_sides = outline[inside]
+    for reach in (0.04, 0.015):
+        refitted = _fit_sides(quad, outline[inside], reach * diagonal, tolerance=1.5)
         if refitted is None:
             break
-        quad = _order(refitted)
+        quad, on_sides = refitted
     quad_area = cv2.contourArea(quad)
     if quad_area <= 0 or area / quad_area < config.min_solidity:
         return None
@@ -195,7 +258,7 @@ def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray
         cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
         if np.degrees(np.arccos(np.clip(cos, -1, 1))) > config.max_corner_angle:
             return None
-    return quad, outline[inside]
+    return quad, on_sides
 
 
 def _order(quad: np.ndarray) -> np.ndarray:
