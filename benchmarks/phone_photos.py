@@ -89,17 +89,13 @@ def _signal_snr(flat: EcgReading, photo: EcgReading) -> float | None:
     return float(np.median(snrs)) if snrs else None
 
 
-def _figure(path: Path, scene: np.ndarray, result) -> None:
+def _figure_image(scene: np.ndarray, result) -> np.ndarray:
     """The scene beside the page that was read from it (or the scene alone when none was)."""
     height = 700
-    panels = [cv2.resize(scene, (int(scene.shape[1] * height / scene.shape[0]), height), interpolation=cv2.INTER_AREA)]
-    if result is not None and result.page_bgr is not None:
-        page = result.page_bgr
-        panels.append(
-            cv2.resize(page, (int(page.shape[1] * height / page.shape[0]), height), interpolation=cv2.INTER_AREA)
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.hstack(panels), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    panels = [scene] + ([result.page_bgr] if result is not None and result.page_bgr is not None else [])
+    return np.hstack(
+        [cv2.resize(p, (int(p.shape[1] * height / p.shape[0]), height), interpolation=cv2.INTER_AREA) for p in panels]
+    )
 
 
 def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path, worst: int = 4) -> list[dict]:
@@ -122,7 +118,11 @@ def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path
                         snrs.append(snr)
             else:
                 refused.append(result.gate.reason)
-            cases.append((-1e9 if not result.is_ecg else (snr if snr is not None else 0.0), name, k, scene, result))
+            # Keep only the worst few, as small figures: 720 scenes of 12 MP do not fit in memory.
+            badness = -1e9 if not result.is_ecg else (snr if snr is not None else 0.0)
+            if len(cases) < worst or badness < cases[-1][0]:
+                cases.append((badness, name, k, _figure_image(scene.image, result)))
+                cases = sorted(cases, key=lambda c: c[0])[:worst]
         rows.append(
             {
                 "condition": name,
@@ -139,8 +139,9 @@ def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path
               f"SNR {r['median_snr_db']}", flush=True)  # fmt: skip
     for old in figures.glob("worst-*.jpg"):
         old.unlink()
-    for rank, (_, name, k, scene, result) in enumerate(sorted(cases, key=lambda c: c[0])[:worst]):
-        _figure(figures / f"worst-{rank + 1}.jpg", scene.image, result)
+    figures.mkdir(parents=True, exist_ok=True)
+    for rank, (_, name, k, image) in enumerate(cases):
+        cv2.imwrite(str(figures / f"worst-{rank + 1}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         print(f"worst {rank + 1}: {name}, scan {k}", flush=True)
     return rows
 
