@@ -62,6 +62,24 @@ def test_upload_gives_label_probabilities_and_a_pdf_naming_the_class_and_model(c
     assert "Digitized leads and measurements" in text and "Heart rate" in text
 
 
+def test_a_phone_photo_of_the_printout_on_a_desk_shows_the_page_it_read(client, tmp_path):
+    import cv2
+    from pypdf import PdfReader
+
+    from edge.preprocess import decode_image
+    from train.scenes import SceneOptions, compose_scene
+
+    scene = compose_scene(decode_image(SAMPLES / "mi" / "MI(29).jpg"), SceneOptions(megapixels=3.0, bend=0.3))
+    photo = tmp_path / "IMG_0001.jpg"
+    cv2.imwrite(str(photo), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    label, message, model_input, heatmap, leads, pdf = _analyse(client, photo)
+    assert label["label"] in message and "found in the photo and flattened" in message
+    shown = cv2.imread(heatmap)  # the flattened page, with the model's regions laid over it
+    assert shown.shape[1] > shown.shape[0]
+    text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Page as read" in text
+
+
 def test_a_bad_upload_gives_a_message_and_the_app_keeps_serving(client, tmp_path):
     bad = tmp_path / "scan.png"
     bad.write_text("not an image at all")
