@@ -17,9 +17,10 @@ import numpy as np
 from edge.classifier import EcgClassifier
 from edge.preprocess import ImageDecodeError
 
-STAGES = ("decode", "gate", "page", "signals", "inference", "total")
+STAGES = ("decode", "sheet", "gate", "page", "signals", "inference", "total")
 STAGE_TITLES = {
     "decode": "decode",
+    "sheet": "finding the sheet in a photo",
     "gate": "ECG check",
     "page": "page and lead finding",
     "signals": "digitizing and measuring",
@@ -115,6 +116,7 @@ def machine_info(packages: tuple[str, ...] = PACKAGES) -> MachineInfo:
 def _stage_ms(timings) -> dict[str, float]:
     return {
         "decode": timings.decode_ms,
+        "sheet": timings.sheet_ms,
         "gate": timings.gate_ms,
         "page": timings.page_ms,
         "signals": timings.signals_ms,
