@@ -2,13 +2,15 @@
 
 Runs on the decoded image before the gate and the page stage. The sheet is the largest bright,
 unsaturated region of the frame (paper under any light is brighter than most desks and less
-coloured than wood or cloth), closed over its traces and grid. Its corners come from its four
-sides, each a robust line through the outline near it, so a corner outside the frame, a finger
-over an edge or bits of desk stuck to it do not move them; each side must be an edge (paper on one
-side, darker desk on the other), which is how a region that spilled over a pale desk is told from
-a sheet. The quadrilateral is warped to a flat page of a printout's aspect ratio, a gentle bend
-is undone by following the sheet's curved top and bottom edges, and the page is turned so that its
-calibration pulses stand at the left of the rows (portrait photos, pages upside down).
+coloured than wood or cloth), closed over its traces and grid. A first guess at its corners comes
+from the region's core; then each side is the gentle curve through most outline points near it
+(RANSAC: a bent sheet's sides bow; bits of desk stuck to it, a finger over an edge or a side
+beyond the frame do not pull it), refined at the photo's own resolution. Each side must be an edge
+(paper on one side, darker desk on the other), which is how a region that spilled over a pale
+desk is told from a sheet. The quadrilateral is warped to a flat page whose aspect ratio is
+solved from the perspective, a bend is undone by following the sheet's bowed top and bottom
+edges, and the page is turned so that its calibration pulses stand at the left of the rows
+(portrait photos, pages upside down; edge.orientation).
 
 An image whose sheet already fills the frame (a scan) is returned as the very same array, so
 every later stage sees exactly what it saw before this stage existed. Not handled yet: a sheet on
@@ -22,9 +24,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Landscape printouts are A4 (297/210) or US Letter (11/8.5): a measured aspect near one of them is
-# taken as it, since a tilted camera foreshortens one side.
+# Landscape printouts are A4 (297/210) or US Letter (11/8.5): an aspect found near one of them is
+# taken as it.
 PAPER_ASPECTS = (297 / 210, 11 / 8.5)
+# A phone's main camera: focal length about 0.75 of the frame's long side (a 26 mm equivalent lens).
+PHONE_FOCAL = 0.75
 
 
 @dataclass(frozen=True)
@@ -318,16 +322,20 @@ def _true_aspect(quad: np.ndarray, centre: np.ndarray) -> float | None:
     whose principal point is the frame's centre and whose focal length is solved from the
     quadrilateral itself (Zhang and He, whiteboard rectification). The sides' lengths in the photo
     do not tell it: a tilted camera foreshortens one pair (a 15 degree tilt made A4 look like US
-    Letter, 9% off in millivolts). None when the quad is too near a parallelogram to solve it."""
+    Letter, 9% off in millivolts). None when it cannot be solved."""
     m1, m2, m4, m3 = (np.array([x - centre[0], y - centre[1], 1.0]) for x, y in quad)
     k2 = np.dot(np.cross(m1, m4), m3) / np.dot(np.cross(m2, m4), m3)
     k3 = np.dot(np.cross(m1, m4), m2) / np.dot(np.cross(m3, m4), m2)
     n2, n3 = k2 * m2 - m1, k3 * m3 - m1
-    if abs(n2[2] * n3[2]) < 1e-9:
-        return None
-    f2 = -(n2[0] * n3[0] + n2[1] * n3[1]) / (n2[2] * n3[2])
-    if f2 <= 0:
-        return None
+    # With a pair of sides (nearly) parallel in the photo (the camera tilted straight along the
+    # sheet) the focal length cannot be solved, or a pixel changes it wildly: a phone's main camera
+    # is then assumed.
+    assumed = (PHONE_FOCAL * 2 * float(max(centre))) ** 2
+    f2 = -1.0
+    if min(abs(n2[2]), abs(n3[2])) > 0.05:
+        f2 = -(n2[0] * n3[0] + n2[1] * n3[1]) / (n2[2] * n3[2])
+    if not 0.2 * assumed <= f2 <= 5 * assumed:
+        f2 = assumed
     ratio = ((n2[0] ** 2 + n2[1] ** 2) / f2 + n2[2] ** 2) / ((n3[0] ** 2 + n3[1] ** 2) / f2 + n3[2] ** 2)
     return float(np.sqrt(ratio)) if ratio > 0 else None
 

@@ -157,3 +157,26 @@ def test_a_ruled_form_photographed_askew_gets_no_label(desk, classifier):
     for x in (60, 700, 1400, 2150):
         cv2.line(form, (x, 100), (x, 1430), (0, 0, 0), 2)
     assert not classifier.classify(_scene(form, "default", desk=desk, seed=2, megapixels=12.0)).is_ecg
+
+
+def _pinhole_corners(tilt_deg: float, aspect: float = 297 / 210) -> np.ndarray:
+    """Where a landscape sheet's corners land for a camera (principal point at the frame's centre)
+    tilted ``tilt_deg`` away from straight down."""
+    f, (height, width) = 1400.0, FRAME
+    a = np.radians(tilt_deg)
+    rotate = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    sheet = np.array([[-aspect / 2, -0.5, 0], [aspect / 2, -0.5, 0], [aspect / 2, 0.5, 0], [-aspect / 2, 0.5, 0]])
+    seen = sheet @ rotate.T + np.array([0.05, 0.0, 1.9])
+    return np.stack([f * seen[:, 0] / seen[:, 2] + width / 2, f * seen[:, 1] / seen[:, 2] + height / 2], axis=1)
+
+
+@pytest.mark.parametrize("tilt", [15, 30])
+def test_the_flat_pages_aspect_is_the_sheets_whatever_the_tilt(tilt):
+    """Side lengths in the photo foreshorten with the tilt (at 15 degrees A4 looked like Letter)."""
+    page = decode_image(SAMPLES[0])
+    corners = _pinhole_corners(tilt)
+    top, left = np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0])
+    assert abs(top / left - 297 / 210) > 0.05  # the photo alone would mislead
+    sheet = find_sheet(_on_desk(page, corners))
+    assert sheet.rectified
+    assert abs(sheet.image.shape[1] / sheet.image.shape[0] - 297 / 210) < 0.01
