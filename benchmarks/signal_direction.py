@@ -1,0 +1,248 @@
+"""The signal direction (issue #13): the 12 digitized leads fed to a small 1-D CNN, scored on the
+generalization protocol's splits and layouts, beside the measurement and image directions.
+
+    python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 60]
+
+Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`: the plain
+image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other
+directions were scored on. Each scan is read by `edge.pipeline.read_ecg` in its own layout (all
+images as scanned, and the test scans of every split re-laid out by train.relayout in the five
+other layouts) and turned into the model input by `train.signals.lead_matrix`; inputs are cached
+(``--cache``), so a rerun only trains and scores.
+
+Model: `train.models.signal_cnn` (Keras 3, ~100k parameters), Adam, class-weighted cross-entropy,
+`train.signals.augment` on every training batch; the epoch with the best validation macro-F1 (3x4)
+is kept. A scan whose layout is not found gets the training split's majority class and is counted.
+How far it leans on heart rate: the share of its day-fold answers that a rate-only classifier
+(logistic regression on the digitizer's heart rate and RR irregularity, fitted on the same training
+split) gives too. Writes benchmarks/signal_direction.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+from generalization import layout_table, table  # noqa: E402
+from machine import describe, summary  # noqa: E402
+from measurement_direction import make_splits  # noqa: E402
+
+from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
+from train.dataset import DataSplit  # noqa: E402
+from train.metrics import compute_metrics  # noqa: E402
+from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
+from train.signals import SIGNAL_SAMPLES  # noqa: E402
+
+DIRECTION = "digitized leads -> 1-D CNN"
+REFERENCE_DIRECTIONS = {
+    "measurement_direction.json": ("measurements + statements -> logistic regression",
+                                   "measurements + statements -> random forest"),
+    "generalization.json": ("traces",),
+}  # fmt: skip
+
+
+def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, float, str]:
+    """(data root, relative path, layout) -> (key, lead matrix, heart rate or NaN, status)."""
+    root, rel, layout = task
+    from edge.leads import LayoutError
+    from edge.pipeline import read_ecg
+    from edge.preprocess import decode_image
+    from train.signals import lead_matrix
+
+    warnings.filterwarnings("ignore")
+    path = Path(root) / rel
+    empty = np.zeros((SIGNAL_SAMPLES, 12), np.float32)
+    try:
+        reading = read_ecg(path if layout == AS_SCANNED else LAYOUTS[layout].make(decode_image(path)))
+    except LayoutError:
+        return f"{layout}|{rel}", empty, np.nan, "layout_error"
+    except Exception as exc:  # noqa: BLE001 - counted and reported, not hidden
+        return f"{layout}|{rel}", empty, np.nan, f"error: {type(exc).__name__}"
+    rate = reading.measurements.heart_rate_bpm
+    return f"{layout}|{rel}", lead_matrix(reading.ecg), np.nan if rate is None else float(rate), "ok"
+
+
+def read_signals(data: Path, tasks: list[tuple[str, str]], cache: Path, jobs: int) -> dict[str, dict]:
+    store: dict[str, dict] = {}
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        if z["x"].shape[1] == SIGNAL_SAMPLES:
+            for key, x, rate, status in zip(z["keys"], z["x"], z["rate"], z["status"]):
+                store[str(key)] = {"x": x, "rate": float(rate), "status": str(status)}
+    todo = [(str(data), rel, layout) for rel, layout in tasks if f"{layout}|{rel}" not in store]
+    if todo:
+        print(f"reading {len(todo)} scans ({len(store)} cached) with {jobs} process(es) ...", flush=True)
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for n, (key, x, rate, status) in enumerate(pool.map(_read_one, todo, chunksize=4), 1):
+                store[key] = {"x": x, "rate": rate, "status": status}
+                if n % 200 == 0 or n == len(todo):
+                    print(f"  {n}/{len(todo)} in {time.perf_counter() - start:.0f} s", flush=True)
+        keys = sorted(store)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            cache, keys=np.array(keys), x=np.stack([store[k]["x"] for k in keys]),
+            rate=np.array([store[k]["rate"] for k in keys]), status=np.array([store[k]["status"] for k in keys]),
+        )  # fmt: skip
+    return store
+
+
+def _arrays(store: dict, records, layout: str):
+    entries = [store[f"{layout}|{r.path}"] for r in records]
+    x = np.stack([e["x"] for e in entries])
+    rate = np.array([e["rate"] for e in entries])
+    ok = np.array([e["status"] == "ok" for e in entries])
+    y = np.array([LABEL_KEYS.index(r.label) for r in records])
+    return x, rate, ok, y
+
+
+def _rate_only(train_rate: np.ndarray, y_train: np.ndarray):
+    """Logistic regression on heart rate alone (missing: the training median)."""
+    from sklearn.linear_model import LogisticRegression
+
+    median = float(np.nanmedian(train_rate))
+
+    def features(rate: np.ndarray) -> np.ndarray:
+        r = np.where(np.isnan(rate), median, rate)
+        return np.stack([r, r**2 / 100.0], axis=1) / 100.0
+
+    model = LogisticRegression(max_iter=2000, class_weight="balanced").fit(features(train_rate), y_train)
+    return lambda rate: model.predict(features(rate))
+
+
+def fit_split(store: dict, split: DataSplit, name: str, epochs: int, seed: int) -> dict:
+    import keras
+
+    from train.models import signal_cnn
+    from train.signals import augment
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    x_train, rate_train, ok_train, y_train = _arrays(store, split.records_for("train"), AS_SCANNED)
+    x_val, _, ok_val, y_val = _arrays(store, split.records_for("val"), AS_SCANNED)
+    majority = int(np.bincount(y_train).argmax())
+    x_fit, y_fit = x_train[ok_train], y_train[ok_train]
+    counts = np.bincount(y_fit, minlength=len(LABELS))
+    weights = {k: len(y_fit) / (len(LABELS) * max(c, 1)) for k, c in enumerate(counts)}
+    model = signal_cnn(SIGNAL_SAMPLES)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+
+    def predict(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        pred = np.full(len(x), majority)
+        if ok.any():
+            pred[ok] = model.predict(x[ok], verbose=0, batch_size=128).argmax(axis=1)
+        return pred
+
+    best, best_f1, history = None, -1.0, []
+    for _ in range(epochs):
+        model.fit(augment(x_fit, rng), y_fit, batch_size=32, epochs=1, verbose=0, class_weight=weights,
+                  shuffle=True)  # fmt: skip
+        f1 = compute_metrics(y_val, predict(x_val, ok_val)).macro_f1
+        history.append(f1)
+        if f1 > best_f1:
+            best, best_f1 = [w.copy() for w in model.get_weights()], f1
+    model.set_weights(best)
+    rate_only = _rate_only(rate_train[ok_train], y_fit)
+    row = {"direction": DIRECTION, "split": name, "val_macro_f1": best_f1, "best_epoch": int(np.argmax(history)) + 1,
+           "macro_f1": {}, "accuracy": {}, "recall": {}, "failures": {}, "same_as_rate_only": {}}  # fmt: skip
+    tests = split.records_for("test")
+    for layout in LAYOUTS:
+        x, rate, ok, y = _arrays(store, tests, layout)
+        pred = predict(x, ok)
+        m = compute_metrics(y, pred)
+        row["macro_f1"][layout] = m.macro_f1
+        row["accuracy"][layout] = m.accuracy
+        row["recall"][layout] = m.recall
+        row["failures"][layout] = int((~ok).sum())
+        row["same_as_rate_only"][layout] = float(np.mean(pred == rate_only(rate)))
+    row["n_test"] = len(tests)
+    print(f"{name}: val {best_f1:.3f} (epoch {row['best_epoch']}), test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, "
+          f"other layouts {np.mean([row['macro_f1'][n] for n in OTHER_LAYOUTS]):.3f}", flush=True)  # fmt: skip
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ecg-measurement-direction"),
+                        help="split files (shared with measurement_direction.py) and the signal cache")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=None, help="signal cache (.npz); default WORK/signals.npz")
+    parser.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="day-grouped test folds (0-6)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain image-grouped split")
+    parser.add_argument("--jobs", type=int, default=2, help="processes reading scans")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    split_files, split_check = make_splits(args)
+    splits = {name: DataSplit.load(path) for name, path in split_files}
+    everything = sorted({r.path for s in splits.values() for r in s.records})
+    tests = sorted({r.path for s in splits.values() for r in s.records_for("test")})
+    tasks = [(rel, AS_SCANNED) for rel in everything] + [(rel, layout) for layout in OTHER_LAYOUTS for rel in tests]
+    store = read_signals(args.data, tasks, args.cache or args.work / "signals.npz", args.jobs)
+    rows = [fit_split(store, split, name, args.epochs, args.seed) for name, split in splits.items()]
+    reference_rows = []
+    for file, directions in REFERENCE_DIRECTIONS.items():
+        path = HERE / file
+        if path.is_file():
+            reference_rows += [
+                {**r, "direction": f"{r['direction']} ({file})"}
+                for r in json.loads(path.read_text())["rows"]
+                if r["direction"] in directions and r["split"] in splits
+            ]
+    days = [r for r in rows if r["split"].startswith("day")]
+    leaning = float(np.mean([np.mean(list(r["same_as_rate_only"].values())) for r in days])) if days else float("nan")
+    recall = {
+        label.short_name: float(np.mean([r["recall"][AS_SCANNED][k] for r in days])) if days else float("nan")
+        for k, label in enumerate(LABELS)
+    }
+    failures = {n: sum(r["failures"][n] for r in rows) for n in LAYOUTS}
+    machine = describe()
+    lines = [
+        "Macro-F1 on the test splits of the generalization protocol (same splits and layouts as "
+        "benchmarks/generalization.py and measurement_direction.py). *Day folds*: whole acquisition days "
+        "training never saw, mean +/- SD over folds; *other layouts*: the same test scans re-laid out.",
+        "",
+        *table(rows + reference_rows),
+        "",
+        "Per layout, mean over day folds:",
+        "",
+        *layout_table(rows + reference_rows),
+        "",
+        f"Day-fold recall, 3x4: {', '.join(f'{k} {v:.2f}' for k, v in recall.items())}. "
+        f"Same answer as a rate-only classifier on {leaning:.0%} of the day-fold test scans (all layouts). "
+        f"Best epochs: {', '.join(str(r['best_epoch']) for r in rows)} of {args.epochs}. Plain split: {split_check}. "
+        "Layout not found (majority class given), per layout: "
+        + ", ".join(f"{n} {failures[n]}" for n in LAYOUTS)
+        + " over all splits.",
+        summary(machine),
+        f"Run time: {(time.perf_counter() - start) / 60:.1f} min.",
+    ]
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"machine": machine, "epochs": args.epochs, "rows": rows, "rate_only_agreement": leaning},
+                   indent=2) + "\n"  # fmt: skip
+    )
+    args.out.with_suffix(".md").write_text(
+        "# Signal direction (1-D CNN on the digitized leads)\n\n"
+        "Written by `python benchmarks/signal_direction.py --data DATA`.\n\n" + "\n".join(lines) + "\n"
+    )
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
