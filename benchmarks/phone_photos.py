@@ -92,7 +92,8 @@ def _signal_snr(flat: EcgReading, photo: EcgReading) -> float | None:
 def _figure_image(scene: np.ndarray, result) -> np.ndarray:
     """The scene beside the page that was read from it (or the scene alone when none was)."""
     height = 700
-    panels = [scene] + ([result.page_bgr] if result is not None and result.page_bgr is not None else [])
+    flattened = result is not None and result.sheet is not None and result.sheet.rectified
+    panels = [scene] + ([result.page_bgr] if flattened else [])
     return np.hstack(
         [cv2.resize(p, (int(p.shape[1] * height / p.shape[0]), height), interpolation=cv2.INTER_AREA) for p in panels]
     )
