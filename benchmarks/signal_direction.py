@@ -47,8 +47,8 @@ from train.signals import SIGNAL_SAMPLES  # noqa: E402
 
 DIRECTION = "digitized leads -> 1-D CNN"
 REFERENCE_DIRECTIONS = {
-    "measurement_direction.json": ("measurements + statements -> logistic regression",
-                                   "measurements + statements -> random forest"),
+    "measurement_direction.json": ("measurements + statements, LR", "measurements + statements, random forest",
+                                   "rate only (rate + RR irregularity), LR"),
     "generalization.json": ("traces",),
 }  # fmt: skip
 
