@@ -14,8 +14,9 @@ Model: `train.models.signal_cnn` (Keras 3, ~100k parameters), Adam, class-weight
 `train.signals.augment` on every training batch; the epoch with the best validation macro-F1 (3x4)
 is kept. A scan whose layout is not found gets the training split's majority class and is counted.
 How far it leans on heart rate: the share of its day-fold answers that a rate-only classifier
-(logistic regression on the digitizer's heart rate and RR irregularity, fitted on the same training
-split) gives too. Writes benchmarks/signal_direction.{md,json}.
+(logistic regression on the digitizer's heart rate, fitted on the same training split) gives too.
+The signal cache is keyed by file and layout only: delete it after changing the digitizer.
+Writes benchmarks/signal_direction.{md,json}.
 """
 
 from __future__ import annotations
@@ -182,10 +183,12 @@ def main() -> int:
     parser.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="day-grouped test folds (0-6)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain image-grouped split")
     parser.add_argument("--jobs", type=int, default=2, help="processes reading scans")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=60, help="at least 1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
     args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
     args.work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     split_files, split_check = make_splits(args)

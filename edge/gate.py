@@ -49,7 +49,13 @@ class GateResult:
 def check_ecg(bgr: np.ndarray, config: GateConfig = GateConfig()) -> GateResult:
     scale = config.work_size / max(bgr.shape[:2])
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=interpolation) if scale != 1 else bgr
+    if scale == 1:
+        small = bgr
+    elif min(bgr.shape[:2]) * scale < 1:  # a sliver would shrink to nothing: keep one pixel across
+        size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
+        small = cv2.resize(bgr, size, interpolation=interpolation)
+    else:
+        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=interpolation)
     red = small[..., 2]
     saturation = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 1]
     height, width = red.shape

@@ -58,7 +58,8 @@ def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) ->
 def read_ecg(
     source, config: PreprocessConfig = DEFAULT_CONFIG, gate: bool = False, interpreter: str | None = None
 ) -> EcgReading:
-    """A path, encoded bytes or a BGR array, all the way to signals. Raises ImageDecodeError for
+    """A path, encoded bytes or a BGR array, all the way to signals (a photo's sheet found and
+    flattened first, edge.sheet). Raises ImageDecodeError for
     unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
     image is not an ECG printout: the reason is the gate's, as classify gives it)."""
     bgr = flatten_photo(load_scan(source, config), config).image

@@ -48,13 +48,14 @@ class SheetConfig:
     edge_offset: float = 0.01
     edge_contrast: int = 12
     edge_share: float = 0.6
-    min_bow: float = 0.004  # of the page height: an edge bowing less than this is taken as straight
+    min_bow: float = 0.001  # of the page height: an edge sagging less than this from its chord is straight
     piece_gap: float = 0.1  # of the search copy's long side: pieces of paper this close are one sheet
     core_opening: float = 0.08  # of the search copy's long side (see _quad)
     max_side: int = 2048  # px: long side of the flattened page (later stages work at 1024)
+    min_frame_side: int = 32  # px: a thinner image holds no sheet to look for
+    thumbnail: int = 256  # px: the edge-ring test below runs on a copy at least this long
     # Paper all round the frame's edge means a scan: more than edge_paper_share of an edge ring
     # (edge_ring of the frame's long side) scores above edge_paper_level of the frame's brightest paper.
-    thumbnail: int = 256
     edge_ring: float = 0.03
     edge_paper_level: float = 0.7
     edge_paper_share: float = 0.97
@@ -63,7 +64,8 @@ class SheetConfig:
 @dataclass(frozen=True)
 class Sheet:
     """The flat page, and where it was found. ``corners`` (top-left, top-right, bottom-right,
-    bottom-left of the upright page, in source pixels) is None when the image was taken as it is."""
+    bottom-left of the upright page, in source pixels) is None when the image was taken as it is;
+    ``image`` is then the caller's own array, not a copy."""
 
     image: np.ndarray  # BGR
     corners: np.ndarray | None
@@ -370,7 +372,7 @@ def _flat_size(quad: np.ndarray, config: SheetConfig, centre: np.ndarray | None 
 def _shrunk(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     """A copy whose long side is at least ``size``, by an integer factor (OpenCV's fast area path: a
     fractional one cost 14 ms on a 2213 px scan, against 3), and the scale applied."""
-    factor = max(1, max(bgr.shape[:2]) // size)
+    factor = max(1, min(max(bgr.shape[:2]) // size, min(bgr.shape[:2]) // 8))  # never a side under 8 px
     if factor == 1:
         return bgr, 1.0
     return cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), 1 / factor
@@ -397,6 +399,8 @@ def _paper_to_the_edges(bgr: np.ndarray, config: SheetConfig) -> bool:
 
 def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """The sheet's corners and outline in source pixels, or None (a scan, or no sheet found)."""
+    if min(bgr.shape[:2]) < config.min_frame_side:  # a sliver: no sheet in it (and no copy to shrink)
+        return None
     if _paper_to_the_edges(bgr, config):
         return None
     small, scale = _shrunk(bgr, config.work_size)
@@ -469,7 +473,7 @@ def _refine(bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float
         return quad, outline
     if float(np.abs(refined - quad).max()) > 4 * reach:  # the search went astray: keep the coarse one
         return quad, outline
-    return refined, np.concatenate(edges) if edges else outline
+    return refined, np.concatenate(edges)
 
 
 def find_quad(bgr: np.ndarray, config: SheetConfig = SheetConfig()) -> np.ndarray | None:
@@ -505,15 +509,13 @@ def flatten(
     if outline is not None and len(outline):
         flat = cv2.perspectiveTransform(outline.reshape(-1, 1, 2).astype(np.float32), matrix).reshape(-1, 2)
         top, bottom = _edge_curve(flat, 0.0, width, height), _edge_curve(flat, float(height), width, height)
-        u = np.linspace(0, 1, 33)
-        bow = max(
-            (np.ptp(np.polyval(c, u) - np.polyval(c[1:], u)) if c is not None else 0.0) for c in (top, bottom)
-        )
-        if bow > config.min_bow * height:
+        # A quadratic a*u^2 + b*u + c over u in [0, 1] sags |a| / 4 from its chord.
+        sag = max(abs(c[0]) / 4 if c is not None else 0.0 for c in (top, bottom))
+        if sag > config.min_bow * height:
             curves = (top, bottom)
     if curves is None:
         return cv2.warpPerspective(
-            bgr, matrix, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+            bgr, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
     # Each column of the page runs from the top edge's curve to the bottom edge's: sample it there,
     # on a coarse grid (the mapping is smooth) carried back through the perspective to the photo.

@@ -84,6 +84,8 @@ def test_a_page_turned_in_the_frame_comes_back_upright(turns, classifier):
     photo = classifier.classify(_on_desk(page, corners))
     assert photo.is_ecg, photo.gate.reason
     assert photo.sheet.quarter_turns == (4 - turns) % 4  # turned back clockwise
+    # The corners reported are the upright page's top-left, top-right, bottom-right, bottom-left.
+    assert np.abs(photo.sheet.corners - corners).max() < 12
     assert photo.label == classifier.classify(page).label
 
 
@@ -95,6 +97,14 @@ def test_a_text_page_on_a_desk_is_refused(classifier):
     result = classifier.classify(_on_desk(text, TILTED))
     assert result.sheet.rectified  # the sheet was found...
     assert not result.is_ecg  # ...and judged: not an ECG
+
+
+@pytest.mark.parametrize("shape", [(1, 600), (5, 3000), (2, 1200), (3000, 1), (5000, 2), (31, 31)])
+def test_slivers_get_an_answer_not_a_crash(shape, classifier):
+    """Images too thin to shrink once crashed the sheet stage (and the gate, and the page stage)."""
+    data = cv2.imencode(".png", np.full((*shape, 3), 200, np.uint8))[1].tobytes()
+    result = classifier.classify(data)
+    assert not result.is_ecg and not result.sheet.rectified
 
 
 def test_a_bare_desk_is_refused(classifier):
@@ -159,12 +169,14 @@ def test_a_ruled_form_photographed_askew_gets_no_label(desk, classifier):
     assert not classifier.classify(_scene(form, "default", desk=desk, seed=2, megapixels=12.0)).is_ecg
 
 
-def _pinhole_corners(tilt_deg: float, aspect: float = 297 / 210) -> np.ndarray:
-    """Where a landscape sheet's corners land for a camera (principal point at the frame's centre)
-    tilted ``tilt_deg`` away from straight down."""
-    f, (height, width) = 1400.0, FRAME
-    a = np.radians(tilt_deg)
-    rotate = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+def _pinhole_corners(tilt_deg: float, aspect: float = 297 / 210, yaw_deg: float = 0.0, f: float = 1400.0) -> np.ndarray:
+    """Where a landscape sheet's corners land for a camera (principal point at the frame's centre,
+    focal length ``f`` px) tilted ``tilt_deg`` away from straight down and ``yaw_deg`` sideways."""
+    height, width = FRAME
+    a, b = np.radians(tilt_deg), np.radians(yaw_deg)
+    rotate = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]]) @ np.array(
+        [[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]]
+    )
     sheet = np.array([[-aspect / 2, -0.5, 0], [aspect / 2, -0.5, 0], [aspect / 2, 0.5, 0], [-aspect / 2, 0.5, 0]])
     seen = sheet @ rotate.T + np.array([0.05, 0.0, 1.9])
     return np.stack([f * seen[:, 0] / seen[:, 2] + width / 2, f * seen[:, 1] / seen[:, 2] + height / 2], axis=1)
@@ -180,3 +192,15 @@ def test_the_flat_pages_aspect_is_the_sheets_whatever_the_tilt(tilt):
     sheet = find_sheet(_on_desk(page, corners))
     assert sheet.rectified
     assert abs(sheet.image.shape[1] / sheet.image.shape[0] - 297 / 210) < 0.01
+
+
+def test_the_focal_length_is_solved_when_the_perspective_allows():
+    """Tilted and turned sideways, both pairs of sides converge: the focal length (here not the
+    phone's assumed one) comes from the quad itself, and the aspect with it."""
+    from edge.sheet import _true_aspect
+
+    corners = _pinhole_corners(25, yaw_deg=20, f=2600.0)
+    centre = np.array([FRAME[1] / 2, FRAME[0] / 2])
+    assert abs(_true_aspect(corners.astype(np.float64), centre) - 297 / 210) < 0.005
+    assumed = _pinhole_corners(25, yaw_deg=0, f=2600.0)  # one pair parallel: the assumed lens, off
+    assert abs(_true_aspect(assumed.astype(np.float64), centre) - 297 / 210) > 0.02
