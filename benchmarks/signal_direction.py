@@ -236,8 +236,8 @@ def main() -> int:
         f"Run time: {(time.perf_counter() - start) / 60:.1f} min.",
     ]
     args.out.with_suffix(".json").write_text(
-        json.dumps({"machine": machine, "epochs": args.epochs, "rows": rows, "rate_only_agreement": leaning},
-                   indent=2) + "\n"  # fmt: skip
+        json.dumps({"machine": machine, "epochs": args.epochs, "rows": rows, "rate_only_agreement": leaning}, indent=2)
+        + "\n"  # fmt: skip
     )
     args.out.with_suffix(".md").write_text(
         "# Signal direction (1-D CNN on the digitized leads)\n\n"
