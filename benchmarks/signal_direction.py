@@ -7,7 +7,7 @@ Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`
 image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other
 directions were scored on. Each scan is read by `edge.pipeline.read_ecg` in its own layout (all
 images as scanned, and the test scans of every split re-laid out by train.relayout in the five
-other layouts) and turned into the model input by `train.signals.lead_matrix`; inputs are cached
+other layouts) and turned into the model input by `edge.lead_matrix.lead_matrix`; inputs are cached
 (``--cache``), so a rerun only trains and scores.
 
 Model: `train.models.signal_cnn` (Keras 3, ~100k parameters), Adam, class-weighted cross-entropy,
@@ -41,10 +41,10 @@ from machine import describe, summary  # noqa: E402
 from measurement_direction import make_splits  # noqa: E402
 
 from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
+from edge.lead_matrix import SIGNAL_SAMPLES  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
 from train.metrics import compute_metrics  # noqa: E402
 from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
-from train.signals import SIGNAL_SAMPLES  # noqa: E402
 
 DIRECTION = "digitized leads -> 1-D CNN"
 REFERENCE_DIRECTIONS = {
@@ -57,10 +57,10 @@ REFERENCE_DIRECTIONS = {
 def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, float, str]:
     """(data root, relative path, layout) -> (key, lead matrix, heart rate or NaN, status)."""
     root, rel, layout = task
+    from edge.lead_matrix import lead_matrix
     from edge.leads import LayoutError
     from edge.pipeline import read_ecg
     from edge.preprocess import decode_image
-    from train.signals import lead_matrix
 
     warnings.filterwarnings("ignore")
     path = Path(root) / rel

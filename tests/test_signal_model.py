@@ -1,12 +1,14 @@
-"""The 1-D direction's input, augmentation and network (train.signals, train.models.signal_cnn)."""
+"""The 1-D direction's input, augmentation and network (edge.lead_matrix, train.signals,
+train.models.signal_cnn)."""
 
 import numpy as np
 import pytest
 
+from edge.lead_matrix import SIGNAL_SAMPLES, lead_matrix
 from edge.leads import LEAD_NAMES
 from edge.signals import FS, Ecg, LeadSignal, Scale
 from train.render import synthetic_ecg
-from train.signals import SIGNAL_SAMPLES, augment, lead_matrix
+from train.signals import augment
 
 
 def _ecg(missing: str | None = None) -> Ecg:
