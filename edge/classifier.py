@@ -17,7 +17,7 @@ from edge.gate import GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
-from edge.pipeline import EcgReading, flatten_photo, read_signals
+from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
 from edge.sheet import Sheet
 
@@ -205,6 +205,11 @@ class EcgClassifier:
             pre = preprocess(bgr, replace(config, view="page"))
             if gate.is_ecg:
                 gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
+        if pre.page is not None and pre.layout is not None:
+            turned = turn_upside_down(sheet, pre.page, pre.layout, config)
+            if turned is not None:  # an upside-down scan: read it the right way up
+                sheet, bgr = turned, turned.image
+                pre = preprocess(bgr, config)
         t3 = time.perf_counter()
         reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:

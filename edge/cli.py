@@ -177,14 +177,12 @@ def _print_error(path: Path, message: str, json_lines: bool) -> None:
 
 
 def _sheet_json(sheet) -> dict | None:
-    """Where a photo's sheet was found (null for a scan taken as it is)."""
-    if sheet is None or not sheet.rectified:
+    """Where a photo's sheet was found and how it was turned (null for a scan read as it is;
+    corners null for a scan that was only turned)."""
+    if sheet is None or (not sheet.rectified and not sheet.quarter_turns):
         return None
-    return {
-        "found_by": sheet.found_by,
-        "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in sheet.corners],
-        "quarter_turns": sheet.quarter_turns,
-    }
+    corners = None if sheet.corners is None else [[round(float(x), 1), round(float(y), 1)] for x, y in sheet.corners]
+    return {"found_by": sheet.found_by, "corners": corners, "quarter_turns": sheet.quarter_turns}
 
 
 def _json_row(path: Path, result) -> dict:

@@ -12,9 +12,9 @@ import numpy as np
 from edge.delineate import Delineator
 from edge.gate import check_ecg
 from edge.layout import find_layout
-from edge.leads import LayoutError, LeadConfig, LeadLayout
+from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
-from edge.orientation import quarter_turns
+from edge.orientation import quarter_turns, upside_down
 from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
@@ -50,7 +50,25 @@ def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None)
 
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
     """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
-    (the sheet fills the frame) comes back as the same array."""
+    (the sheet fills the frame) comes back as the same array, unless it is portrait (printouts are
+    landscape: it is turned the way its calibration pulses say). Upside-down landscape scans are
+    turned later, by ``turn_upside_down``, once their lead rows are found."""
+    sheet = _find_sheet(bgr, config)
+    if sheet.rectified or bgr.shape[0] <= bgr.shape[1]:
+        return sheet
+    turns = quarter_turns(bgr, 1, config.work_size // 2, config.leads)
+    return Sheet(np.ascontiguousarray(np.rot90(bgr, turns)), None, "frame", turns)
+
+
+def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
+    """The scan turned half way when it was read as it is and is upside down (edge.orientation),
+    else None."""
+    if sheet.rectified or not upside_down(sheet.image, page, layout, config.work_size // 2, config.leads):
+        return None
+    return Sheet(np.ascontiguousarray(sheet.image[::-1, ::-1]), None, "frame", (sheet.quarter_turns + 2) % 4)
+
+
+def _find_sheet(bgr: np.ndarray, config: PreprocessConfig) -> Sheet:
     # Which way up is judged on a half-size page: pulses stay ~17 px tall there, at a quarter the cost.
     return find_sheet(bgr, upright=lambda page, first: quarter_turns(page, first, config.work_size // 2, config.leads))
 
@@ -62,18 +80,24 @@ def read_ecg(
     flattened first, edge.sheet). Raises ImageDecodeError for
     unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
     image is not an ECG printout: the reason is the gate's, as classify gives it)."""
-    bgr = flatten_photo(load_scan(source, config), config).image
+    sheet = flatten_photo(load_scan(source, config), config)
     if gate:
-        verdict = check_ecg(bgr)
+        verdict = check_ecg(sheet.image)
         if not verdict.is_ecg:
             raise LayoutError(verdict.reason)
-    lead_config: LeadConfig = config.leads
-    page = read_page(bgr, config.work_size, lead_config)
+    page, layout = _page_and_layout(sheet.image, config)
+    turned = turn_upside_down(sheet, page, layout, config)
+    if turned is not None:
+        page, layout = _page_and_layout(turned.image, config)
+    return read_signals(page, layout, interpreter)
+
+
+def _page_and_layout(bgr: np.ndarray, config: PreprocessConfig) -> tuple[Page, LeadLayout]:
+    page = read_page(bgr, config.work_size, config.leads)
     try:
-        layout = find_layout(page, lead_config)
+        return page, find_layout(page, config.leads)
     except LayoutError as exc:
         raise LayoutError(f"ECG layout not recognised: {exc}") from exc
-    return read_signals(page, layout, interpreter)
 
 
 def _samples(mv: np.ndarray) -> list[float | None]:

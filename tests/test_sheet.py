@@ -204,3 +204,25 @@ def test_the_focal_length_is_solved_when_the_perspective_allows():
     assert abs(_true_aspect(corners.astype(np.float64), centre) - 297 / 210) < 0.005
     assumed = _pinhole_corners(25, yaw_deg=0, f=2600.0)  # one pair parallel: the assumed lens, off
     assert abs(_true_aspect(assumed.astype(np.float64), centre) - 297 / 210) > 0.02
+
+
+@pytest.mark.parametrize("turn", ["upside down", "portrait, turned left", "portrait, turned right"])
+def test_a_scan_turned_in_the_scanner_is_read_the_right_way_up(turn, classifier):
+    """No sheet to find in a scan, but the calibration pulses still tell which way is up."""
+    page = decode_image(SAMPLES[0])
+    turned = {"upside down": page[::-1, ::-1], "portrait, turned left": np.rot90(page, 1),
+              "portrait, turned right": np.rot90(page, 3)}[turn]  # fmt: skip
+    result = classifier.classify(np.ascontiguousarray(turned))
+    assert result.is_ecg, result.gate.reason
+    assert not result.sheet.rectified and result.sheet.quarter_turns != 0
+    assert np.array_equal(result.page_bgr, page)
+    assert result.label == classifier.classify(page).label
+
+
+def test_digitize_reads_an_upside_down_scan_like_the_upright_one():
+    from edge.pipeline import read_ecg
+
+    page = decode_image(SAMPLES[0])
+    upright, turned = read_ecg(page), read_ecg(np.ascontiguousarray(page[::-1, ::-1]))
+    assert turned.measurements.heart_rate_bpm == upright.measurements.heart_rate_bpm
+    assert turned.ecg.layout == upright.ecg.layout
