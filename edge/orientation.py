@@ -44,3 +44,16 @@ def upside_down(bgr: np.ndarray, page: Page, layout: LeadLayout, work_size: int,
     if find_pulse_heights(page, layout, layout.px_per_second):
         return False
     return _pulses(np.ascontiguousarray(bgr[::-1, ::-1]), work_size, config) > 0
+
+
+def portrait_turns(bgr: np.ndarray, work_size: int = 1024, config: LeadConfig | None = None) -> int:
+    """Counter-clockwise quarter turns for a portrait scan (no sheet found in it): turned only when
+    it shows no calibration pulses as it is and does turned a quarter. Some printouts are portrait
+    (6x2 pages can be taller than wide), and those keep their way up."""
+    config = config or LeadConfig()
+    if _pulses(bgr, work_size, config) > 0:
+        return 0
+    for turns in (1, 3):
+        if _pulses(np.ascontiguousarray(np.rot90(bgr, turns)), work_size, config) > 0:
+            return turns
+    return 0

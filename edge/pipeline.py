@@ -14,7 +14,7 @@ from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
-from edge.orientation import quarter_turns, upside_down
+from edge.orientation import portrait_turns, quarter_turns, upside_down
 from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
@@ -50,14 +50,14 @@ def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None)
 
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
     """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
-    (the sheet fills the frame) comes back as the same array, unless it is portrait (printouts are
-    landscape: it is turned the way its calibration pulses say). Upside-down landscape scans are
-    turned later, by ``turn_upside_down``, once their lead rows are found."""
+    (the sheet fills the frame) comes back as the same array, unless it is portrait and its
+    calibration pulses show only turned a quarter (edge.orientation.portrait_turns). Upside-down
+    landscape scans are turned later, by ``turn_upside_down``, once their lead rows are found."""
     sheet = _find_sheet(bgr, config)
     if sheet.rectified or bgr.shape[0] <= bgr.shape[1]:
         return sheet
-    turns = quarter_turns(bgr, 1, config.work_size // 2, config.leads)
-    return Sheet(np.ascontiguousarray(np.rot90(bgr, turns)), None, "frame", turns)
+    turns = portrait_turns(bgr, config.work_size, config.leads)
+    return Sheet(np.ascontiguousarray(np.rot90(bgr, turns)), None, "frame", turns) if turns else sheet
 
 
 def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
