@@ -5,7 +5,7 @@ already found, so nothing is computed twice)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class EcgReading:
     digitize_ms: float = 0.0
     measure_ms: float = 0.0
     statements: tuple[Statement, ...] = ()  # criteria-based interpretation (edge.statements)
+    sheet: Sheet | None = None  # how the page was taken from the image (read_ecg: a photo flattened, a scan turned)
 
 
 def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None) -> EcgReading:
@@ -88,8 +89,9 @@ def read_ecg(
     page, layout = _page_and_layout(sheet.image, config)
     turned = turn_upside_down(sheet, page, layout, config)
     if turned is not None:
-        page, layout = _page_and_layout(turned.image, config)
-    return read_signals(page, layout, interpreter)
+        sheet = turned
+        page, layout = _page_and_layout(sheet.image, config)
+    return replace(read_signals(page, layout, interpreter), sheet=sheet)
 
 
 def _page_and_layout(bgr: np.ndarray, config: PreprocessConfig) -> tuple[Page, LeadLayout]:

@@ -226,3 +226,19 @@ def test_digitize_reads_an_upside_down_scan_like_the_upright_one():
     upright, turned = read_ecg(page), read_ecg(np.ascontiguousarray(page[::-1, ::-1]))
     assert turned.measurements.heart_rate_bpm == upright.measurements.heart_rate_bpm
     assert turned.ecg.layout == upright.ecg.layout
+
+
+def test_the_cli_says_when_it_flattened_a_photo_or_turned_a_scan(tmp_path):
+    from typer.testing import CliRunner
+
+    from edge.cli import app
+
+    page = decode_image(SAMPLES[0])
+    photo, upside = tmp_path / "photo.jpg", tmp_path / "upside.jpg"
+    cv2.imwrite(str(photo), _on_desk(page, TILTED), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(upside), np.ascontiguousarray(page[::-1, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    runner = CliRunner()
+    digitized = runner.invoke(app, ["digitize", str(photo)], terminal_width=400)
+    assert digitized.exit_code == 0 and "sheet flattened from a photo" in digitized.output
+    classified = runner.invoke(app, ["classify", str(upside)], terminal_width=400)
+    assert classified.exit_code == 0 and "scan turned 180 degrees" in classified.output
