@@ -77,9 +77,10 @@ class Sheet:
         return self.corners is not None
 
 
-def _paper_mask(small: np.ndarray) -> np.ndarray:
-    score = cv2.GaussianBlur(_paper_score(small), (5, 5), 0)  # Otsu picks the split for this frame
-    _, mask = cv2.threshold(score, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+def _paper_mask(score: np.ndarray) -> np.ndarray:
+    """The paper of a search copy, from its ``_paper_score``."""
+    blurred = cv2.GaussianBlur(score, (5, 5), 0)  # Otsu picks the split for this frame
+    _, mask = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Traces, grid lines and text are dark on the sheet: close them into the paper.
     k = max(3, int(round(0.02 * max(mask.shape))) | 1)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
@@ -87,6 +88,13 @@ def _paper_mask(small: np.ndarray) -> np.ndarray:
     # patches of the desk join the sheet; the sheet's straight sides survive it.
     k = max(3, int(round(0.04 * max(mask.shape))) | 1)
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+
+
+def _inward_normal(a: np.ndarray, b: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Unit normal of the side from ``a`` to ``b``, pointing into the quadrilateral around ``centre``."""
+    unit = (b - a) / max(float(np.hypot(*(b - a))), 1e-9)
+    normal = np.array([-unit[1], unit[0]])
+    return normal if np.dot(centre - a, normal) >= 0 else -normal
 
 
 def _sides_on_edges(quad: np.ndarray, score: np.ndarray, config: SheetConfig) -> bool:
@@ -101,9 +109,7 @@ def _sides_on_edges(quad: np.ndarray, score: np.ndarray, config: SheetConfig) ->
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
         t = np.linspace(0.1, 0.9, 25)[:, None]
         along = a + t * (b - a)
-        normal = np.array([b[1] - a[1], a[0] - b[0]]) / max(float(np.hypot(*(b - a))), 1e-9)
-        if np.dot(centre - (a + b) / 2, normal) < 0:
-            normal = -normal  # pointing into the sheet
+        normal = _inward_normal(a, b, centre)
         inner, outer = along + step * normal, along - step * normal
         ok = (
             (outer[:, 0] >= 0) & (outer[:, 0] < width) & (outer[:, 1] >= 0) & (outer[:, 1] < height)
@@ -404,10 +410,11 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
     if _paper_to_the_edges(bgr, config):
         return None
     small, scale = _shrunk(bgr, config.work_size)
-    found = _quad(_paper_mask(small), config)
+    score = _paper_score(small)
+    found = _quad(_paper_mask(score), config)
     if found is None or _fills_frame(found[0], small.shape[:2], config):
         return None
-    if not _sides_on_edges(found[0], _paper_score(small), config):
+    if not _sides_on_edges(found[0], score, config):
         return None
     return _refine(bgr, found[0] / scale, found[1] / scale, reach=max(3.0, 2.5 / scale))
 
@@ -425,9 +432,7 @@ def _refine(bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
         length = float(np.hypot(*(b - a)))
         unit = (b - a) / max(length, 1e-9)
-        normal = np.array([-unit[1], unit[0]])
-        if np.dot(centre - a, normal) < 0:
-            normal = -normal  # pointing into the sheet
+        normal = _inward_normal(a, b, centre)
         rel = outline - a
         along, across = rel @ unit, rel @ normal
         t = np.linspace(0.03, 0.97, 160) * length
