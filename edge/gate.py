@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from edge.page import to_work_scale
+
 
 @dataclass(frozen=True)
 class GateConfig:
@@ -47,15 +49,7 @@ class GateResult:
 
 
 def check_ecg(bgr: np.ndarray, config: GateConfig = GateConfig()) -> GateResult:
-    scale = config.work_size / max(bgr.shape[:2])
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    if scale == 1:
-        small = bgr
-    elif min(bgr.shape[:2]) * scale < 1:  # a sliver would shrink to nothing: keep one pixel across
-        size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
-        small = cv2.resize(bgr, size, interpolation=interpolation)
-    else:
-        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+    small, _ = to_work_scale(bgr, config.work_size)
     red = small[..., 2]
     saturation = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 1]
     height, width = red.shape
