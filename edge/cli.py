@@ -215,6 +215,15 @@ def _json_row(path: Path, result) -> dict:
     }
 
 
+def _sheet_note(sheet) -> str:
+    """What the readable lines of classify and digitize say about how the page was taken."""
+    if sheet is not None and sheet.rectified:
+        return "[dim](sheet flattened from a photo)[/dim]"
+    if sheet is not None and sheet.quarter_turns:
+        return f"[dim](scan turned {90 * sheet.quarter_turns} degrees to read it)[/dim]"
+    return ""
+
+
 def _failed_quality(result) -> dict | None:
     return {"ok": False, "warnings": [result.signals_error]} if result.signals_error else None
 
@@ -227,10 +236,8 @@ def _readable_line(path: Path, result) -> str:
         grid = f"  [dim]layout {result.layout}[/dim]"
     else:
         grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
-    if result.sheet is not None and result.sheet.rectified:
-        grid += "  [dim](sheet flattened from a photo)[/dim]"
-    elif result.sheet is not None and result.sheet.quarter_turns:
-        grid += f"  [dim](scan turned {90 * result.sheet.quarter_turns} degrees to read it)[/dim]"
+    if _sheet_note(result.sheet):
+        grid += f"  {_sheet_note(result.sheet)}"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
     signals = f"  [yellow]({escape(result.signals_error)})[/yellow]" if result.signals_error else ""
     if result.reading is not None:
@@ -360,11 +367,8 @@ def _digitized_line(path: Path, reading, written: Path | None) -> str:
         parts.append(escape("; ".join(st.text for st in reading.statements)))
     q = reading.quality
     parts.append("[green]checks ok[/green]" if q.ok else f"[yellow]{escape('; '.join(q.warnings))}[/yellow]")
-    sheet = reading.sheet
-    if sheet is not None and sheet.rectified:
-        parts.append("[dim](sheet flattened from a photo)[/dim]")
-    elif sheet is not None and sheet.quarter_turns:
-        parts.append(f"[dim](scan turned {90 * sheet.quarter_turns} degrees to read it)[/dim]")
+    if _sheet_note(reading.sheet):
+        parts.append(_sheet_note(reading.sheet))
     if written is not None:
         parts.append(f"[dim]-> {escape(str(written))}[/dim]")
     return "  ".join(parts)
