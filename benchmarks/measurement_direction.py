@@ -69,8 +69,8 @@ IMAGE_DIRECTIONS = ("traces", "leads + traces", "page + leads + traces")  # refe
 # ----------------------------------------------------------------------------- reading scans
 
 
-def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, np.ndarray, str, float]:
-    """(data root, relative path, layout) -> raw measurement row, statement codes, status, ms."""
+def _read_one(task: tuple[str, str, str]) -> tuple[str, dict]:
+    """(data root, relative path, layout) -> (key, {raw measurement row, statement codes, status, ms})."""
     root, rel, layout = task
     from edge.leads import LayoutError
     from edge.pipeline import read_ecg
@@ -85,9 +85,9 @@ def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, np.ndarray, 
         source = path if layout == AS_SCANNED else LAYOUTS[layout].make(decode_image(path))
         reading = read_ecg(source)
     except LayoutError:
-        return f"{layout}|{rel}", raw, codes, "layout_error", (time.perf_counter() - start) * 1e3
+        return _entry(layout, rel, raw, codes, "layout_error", start)
     except Exception as exc:  # noqa: BLE001 - counted and reported, not hidden
-        return f"{layout}|{rel}", raw, codes, f"error: {type(exc).__name__}", (time.perf_counter() - start) * 1e3
+        return _entry(layout, rel, raw, codes, f"error: {type(exc).__name__}", start)
     m = reading.measurements
     values = {name: getattr(m, name) for name in GLOBAL}
     for kind in PER_LEAD:
@@ -103,39 +103,64 @@ def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, np.ndarray, 
         else:
             unknown.append(statement.code)
     status = "ok" if not unknown else "ok, unknown codes " + ",".join(unknown)
-    return f"{layout}|{rel}", raw, codes, status, (time.perf_counter() - start) * 1e3
+    return _entry(layout, rel, raw, codes, status, start)
 
 
-def read_features(data: Path, tasks: list[tuple[str, str]], cache: Path, jobs: int) -> dict[str, dict]:
-    """Features of every (path, layout) in ``tasks``, from the cache or read now (and cached)."""
+def _entry(layout: str, rel: str, raw: np.ndarray, codes: np.ndarray, status: str, start: float) -> tuple[str, dict]:
+    return f"{layout}|{rel}", {"raw": raw, "codes": codes, "status": status, "ms": (time.perf_counter() - start) * 1e3}
+
+
+def read_cached(
+    data: Path, tasks: list[tuple[str, str]], cache: Path, jobs: int, read_one, compatible, meta: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """What ``read_one((root, path, layout)) -> (key, {field: value})`` reads for every (path, layout)
+    in ``tasks``, from the cache (.npz, used when ``compatible(npz)``) or read now on ``jobs``
+    processes and cached with ``meta`` beside it. Also serves benchmarks/signal_direction.py."""
     store: dict[str, dict] = {}
     if cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        if tuple(z["raw_names"]) == RAW and tuple(z["code_names"]) == CODES:
-            for key, raw, codes, status, ms in zip(z["keys"], z["raw"], z["codes"], z["status"], z["ms"]):
-                store[str(key)] = {"raw": raw, "codes": codes, "status": str(status), "ms": float(ms)}
+        if compatible(z):
+            # Each column read once: an npz decompresses the whole array at every z[name].
+            columns = {f: z[f] for f in z.files if f != "keys" and f not in meta}
+            for i, key in enumerate(z["keys"]):
+                store[str(key)] = {f: column[i] for f, column in columns.items()}
     todo = [(str(data), rel, layout) for rel, layout in tasks if f"{layout}|{rel}" not in store]
     if todo:
         print(f"reading {len(todo)} scans ({len(store)} cached) with {jobs} process(es) ...", flush=True)
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for n, (key, raw, codes, status, ms) in enumerate(pool.map(_read_one, todo, chunksize=4), 1):
-                store[key] = {"raw": raw, "codes": codes, "status": status, "ms": ms}
+            for n, (key, entry) in enumerate(pool.map(read_one, todo, chunksize=4), 1):
+                store[key] = entry
                 if n % 200 == 0 or n == len(todo):
                     print(f"  {n}/{len(todo)} in {time.perf_counter() - start:.0f} s", flush=True)
         keys = sorted(store)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            cache,
-            keys=np.array(keys),
-            raw=np.stack([store[k]["raw"] for k in keys]),
-            codes=np.stack([store[k]["codes"] for k in keys]),
-            status=np.array([store[k]["status"] for k in keys]),
-            ms=np.array([store[k]["ms"] for k in keys]),
-            raw_names=np.array(RAW),
-            code_names=np.array(CODES),
-        )
+        columns = {f: np.array([store[k][f] for k in keys]) for f in store[keys[0]]}
+        np.savez_compressed(cache, keys=np.array(keys), **columns, **meta)
     return store
+
+
+def read_features(data: Path, tasks: list[tuple[str, str]], cache: Path, jobs: int) -> dict[str, dict]:
+    """Features of every (path, layout) in ``tasks``, from the cache or read now (and cached)."""
+
+    def compatible(z) -> bool:
+        return tuple(z["raw_names"]) == RAW and tuple(z["code_names"]) == CODES
+
+    meta = {"raw_names": np.array(RAW), "code_names": np.array(CODES)}
+    return read_cached(data, tasks, cache, jobs, _read_one, compatible, meta)
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, cache_what: str, cache_default: str) -> None:
+    """The data, split and reading options both direction benchmarks take."""
+    parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
+    work_help = f"split files (shared by both direction benchmarks) and the {cache_what} cache"
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ecg-measurement-direction"), help=work_help)
+    parser.add_argument(
+        "--cache", type=Path, default=None, help=f"{cache_what} cache (.npz); default WORK/{cache_default}"
+    )
+    parser.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="day-grouped test folds (0-6)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain image-grouped split")
+    parser.add_argument("--jobs", type=int, default=2, help="processes reading scans")
 
 
 # ----------------------------------------------------------------------------- features
@@ -373,13 +398,7 @@ def make_splits(args: argparse.Namespace) -> tuple[list[tuple[str, Path]], str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ecg-measurement-direction"),
-                        help="split files and the feature cache (outside the repository)")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=None, help="feature cache (.npz); default WORK/features.npz")
-    parser.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="day-grouped test folds (0-6)")
-    parser.add_argument("--no-plain", action="store_true", help="skip the plain image-grouped split")
-    parser.add_argument("--jobs", type=int, default=2, help="processes reading scans")
+    add_split_arguments(parser, "feature", "features.npz")
     parser.add_argument("--reference", type=Path, default=HERE / "generalization.json",
                         help="the image directions' rows to show alongside")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "measurement_direction")

@@ -26,7 +26,6 @@ import json
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 from generalization import layout_table, table  # noqa: E402
 from machine import describe, summary  # noqa: E402
-from measurement_direction import make_splits  # noqa: E402
+from measurement_direction import add_split_arguments, make_splits, read_cached  # noqa: E402
 
 from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
 from edge.lead_matrix import SIGNAL_SAMPLES  # noqa: E402
@@ -54,8 +53,8 @@ REFERENCE_DIRECTIONS = {
 }  # fmt: skip
 
 
-def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, float, str]:
-    """(data root, relative path, layout) -> (key, lead matrix, heart rate or NaN, status)."""
+def _read_one(task: tuple[str, str, str]) -> tuple[str, dict]:
+    """(data root, relative path, layout) -> (key, {lead matrix, heart rate or NaN, status})."""
     root, rel, layout = task
     from edge.lead_matrix import lead_matrix
     from edge.leads import LayoutError
@@ -68,36 +67,16 @@ def _read_one(task: tuple[str, str, str]) -> tuple[str, np.ndarray, float, str]:
     try:
         reading = read_ecg(path if layout == AS_SCANNED else LAYOUTS[layout].make(decode_image(path)))
     except LayoutError:
-        return f"{layout}|{rel}", empty, np.nan, "layout_error"
+        return f"{layout}|{rel}", {"x": empty, "rate": np.nan, "status": "layout_error"}
     except Exception as exc:  # noqa: BLE001 - counted and reported, not hidden
-        return f"{layout}|{rel}", empty, np.nan, f"error: {type(exc).__name__}"
+        return f"{layout}|{rel}", {"x": empty, "rate": np.nan, "status": f"error: {type(exc).__name__}"}
     rate = reading.measurements.heart_rate_bpm
-    return f"{layout}|{rel}", lead_matrix(reading.ecg), np.nan if rate is None else float(rate), "ok"
+    x = lead_matrix(reading.ecg)
+    return f"{layout}|{rel}", {"x": x, "rate": np.nan if rate is None else float(rate), "status": "ok"}
 
 
 def read_signals(data: Path, tasks: list[tuple[str, str]], cache: Path, jobs: int) -> dict[str, dict]:
-    store: dict[str, dict] = {}
-    if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        if z["x"].shape[1] == SIGNAL_SAMPLES:
-            for key, x, rate, status in zip(z["keys"], z["x"], z["rate"], z["status"]):
-                store[str(key)] = {"x": x, "rate": float(rate), "status": str(status)}
-    todo = [(str(data), rel, layout) for rel, layout in tasks if f"{layout}|{rel}" not in store]
-    if todo:
-        print(f"reading {len(todo)} scans ({len(store)} cached) with {jobs} process(es) ...", flush=True)
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for n, (key, x, rate, status) in enumerate(pool.map(_read_one, todo, chunksize=4), 1):
-                store[key] = {"x": x, "rate": rate, "status": status}
-                if n % 200 == 0 or n == len(todo):
-                    print(f"  {n}/{len(todo)} in {time.perf_counter() - start:.0f} s", flush=True)
-        keys = sorted(store)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            cache, keys=np.array(keys), x=np.stack([store[k]["x"] for k in keys]),
-            rate=np.array([store[k]["rate"] for k in keys]), status=np.array([store[k]["status"] for k in keys]),
-        )  # fmt: skip
-    return store
+    return read_cached(data, tasks, cache, jobs, _read_one, lambda z: z["x"].shape[1] == SIGNAL_SAMPLES, {})
 
 
 def _arrays(store: dict, records, layout: str):
@@ -176,13 +155,7 @@ def fit_split(store: dict, split: DataSplit, name: str, epochs: int, seed: int) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ecg-measurement-direction"),
-                        help="split files (shared with measurement_direction.py) and the signal cache")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=None, help="signal cache (.npz); default WORK/signals.npz")
-    parser.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2], help="day-grouped test folds (0-6)")
-    parser.add_argument("--no-plain", action="store_true", help="skip the plain image-grouped split")
-    parser.add_argument("--jobs", type=int, default=2, help="processes reading scans")
+    add_split_arguments(parser, "signal", "signals.npz")
     parser.add_argument("--epochs", type=int, default=60, help="at least 1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
