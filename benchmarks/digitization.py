@@ -158,6 +158,31 @@ def ground_truth(n_signals: int) -> dict:
     return rows
 
 
+def sampling_ceiling(n_signals: int) -> dict:
+    """The best a column-by-column reader could do at the working scale: each lead's known signal
+    taken exactly at the centre of every page column (one value per column) and joined linearly,
+    as a reader that gets every column right would give it. The page's pixels per second are
+    measured on a rendering."""
+    truth = synthetic_ecg(heart_rate=75.0, seed=100)
+    px_per_second = read_ecg(render_printout(truth).image).ecg.scale.px_per_second
+    rows = {}
+    for label, rate in (("working scale", px_per_second), ("twice the working scale", 2 * px_per_second)):
+        snrs = []
+        for k in range(n_signals):
+            truth = synthetic_ecg(heart_rate=[48, 62, 75, 90, 110, 135][k % 6], seed=100 + k, rr_jitter=0.02)
+            for index, name in enumerate(LEAD_NAMES):
+                start = (index // 3) * 2.5
+                segment = truth[name][int(start * FS) : int((start + 2.5) * FS)]
+                t = np.arange(segment.size) / FS
+                columns = (np.arange(int(2.5 * rate)) + 0.5) / rate
+                snr = aligned_snr_db(segment, np.interp(t, columns, np.interp(columns, t, segment)))
+                if snr is not None:
+                    snrs.append(snr)
+        rows[label] = {"px_per_second": round(rate, 1), "median_snr_db": float(np.median(snrs))}
+        print(f"sampling ceiling, {label}: {rows[label]}", file=sys.stderr)
+    return rows
+
+
 def shared_scans(data: Path, figures: Path) -> dict:
     files = sorted((data / "images").rglob("*.jpg")) + sorted((data / "fullres").rglob("*.jpg"))
     try:
@@ -232,7 +257,7 @@ def _draw_worst(data: Path, ok: list[dict], figures: Path) -> None:
         cv2.imwrite(str(figures / f"worst-{rank + 1}-einthoven.png"), np.vstack([scan, leads]))
 
 
-def markdown(truth_rows: dict, shared: dict | None, machine: dict) -> str:
+def markdown(truth_rows: dict, shared: dict | None, machine: dict, ceiling: dict | None = None) -> str:
     lines = [
         "| condition | kind | scans | failures | median SNR (dB) | 10th pct SNR (dB) | heart rate err. (bpm) | "
         "PR err. (ms) | QRS err. (ms) | QT err. (ms) | axis err. (deg) | ms per scan |",
@@ -251,6 +276,9 @@ def markdown(truth_rows: dict, shared: dict | None, machine: dict) -> str:
         )
     lines.append("")
     lines.append("Errors are medians of |digitized - known|, each measurement made the same way on the known signal.")
+    if ceiling:
+        lines += ["", "Sampling ceiling of a column-by-column reader (3x4 panels, every column read exactly):", ""]
+        lines += [f"- {k}, {v['px_per_second']} px/s: {v['median_snr_db']:.1f} dB median" for k, v in ceiling.items()]
     if shared:
         s = shared["summary"]
         lines += [
@@ -279,14 +307,16 @@ def main() -> int:
     parser.add_argument("--no-shared", action="store_true", help="skip the shared data set")
     args = parser.parse_args()
     truth_rows = ground_truth(args.signals)
+    ceiling = sampling_ceiling(args.signals)
     shared = None
     if not args.no_shared and (args.data / "images").is_dir():
         shared = shared_scans(args.data, args.figures)
     machine = describe(("numpy", "opencv-python-headless", "ai-edge-litert"))
     args.out.with_suffix(".json").write_text(
-        json.dumps({"machine": machine, "ground_truth": truth_rows, "shared": shared}, indent=1) + "\n"
+        json.dumps({"machine": machine, "ground_truth": truth_rows, "ceiling": ceiling, "shared": shared}, indent=1)
+        + "\n"
     )
-    table = markdown(truth_rows, shared, machine)
+    table = markdown(truth_rows, shared, machine, ceiling)
     args.out.with_suffix(".md").write_text(
         "# Digitization benchmark\n\nWritten by `python benchmarks/digitization.py`.\n\n" + table
     )
