@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -129,11 +130,12 @@ class ModelCard:
         tmp.replace(path)
 
 
-def card_path_for(model_path: Path) -> Path:
+def card_path_for(model_path: str | os.PathLike) -> Path:
+    model_path = Path(model_path)
     return model_path.with_name(model_path.stem + CARD_SUFFIX)
 
 
-def load_card(model_path: Path) -> ModelCard:
+def load_card(model_path: str | os.PathLike) -> ModelCard:
     path = card_path_for(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"no model card {path} beside {model_path}")

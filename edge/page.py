@@ -7,6 +7,7 @@ Later issues add photo rectification here (find the sheet, undo the perspective)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -24,7 +25,7 @@ class Page:
     angle: float  # degrees the page was turned to level it (0: untouched)
     source_shape: tuple[int, int]  # (height, width) of the decoded scan
 
-    @property
+    @cached_property  # read once per lead segment by the digitizer: computed once
     def traces(self) -> np.ndarray:
         """Ink without the markers: what the lead rows and traces are read from."""
         return self.ink & ~self.markers

@@ -19,7 +19,7 @@ from edge.page import Page, read_page
 from edge.preprocess import PreprocessConfig, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
-from edge.signals import Ecg, digitize
+from edge.signals import Ecg, digitize, with_rhythm
 from edge.statements import Statement, interpret
 
 DEFAULT_CONFIG = PreprocessConfig()
@@ -38,11 +38,15 @@ class EcgReading:
     sheet: Sheet | None = None  # how the page was taken from the image (read_ecg: a photo flattened, a scan turned)
 
 
-def read_signals(page: Page, layout: LeadLayout, interpreter: str | None = None) -> EcgReading:
+def read_signals(
+    page: Page, layout: LeadLayout, interpreter: str | None = None, ecg: Ecg | None = None
+) -> EcgReading:
     """Signals, measurements (the boundary model on ``interpreter``; None: the first installed),
-    checks and statements of a page whose layout was found."""
+    checks and statements of a page whose layout was found. ``ecg``: its leads when they were
+    already digitized (a signals-view model's input was made from them; its rhythm strips are
+    read here)."""
     t0 = time.perf_counter()
-    ecg = digitize(page, layout)
+    ecg = digitize(page, layout) if ecg is None else with_rhythm(ecg, page, layout)
     t1 = time.perf_counter()
     measurements = measure(ecg, Delineator.for_thread(interpreter))
     t2 = time.perf_counter()

@@ -18,7 +18,7 @@ Ground-truth-free checks live beside it (edge.quality).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -71,24 +71,28 @@ class Ecg:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _column_runs(ink: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Per column of a 0/1 image, the (first, last) row of each run of ink, top to bottom."""
+def _run_arrays(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every run of ink of a 0/1 image down its columns: column, first row, last row (by column,
+    then top to bottom)."""
     height, width = ink.shape
-    padded = np.zeros((height + 2, width), np.int8)
-    padded[1:-1] = ink
-    change = np.diff(padded, axis=0).T  # (width, height + 1): +1 where a run starts, -1 past its end
-    start_x, start_y = np.nonzero(change == 1)
-    _, end_y = np.nonzero(change == -1)
+    padded = np.zeros((width, height + 2), np.int8)  # column-major, so the search runs over contiguous rows
+    padded[:, 1:-1] = ink.T
+    change = np.diff(padded, axis=1)  # (width, height + 1): +1 where a run starts, -1 past its end
+    x, y = np.nonzero(change)  # a run's start and its end follow each other in its column
+    return x[0::2], y[0::2], y[1::2] - 1
+
+
+def _runs_by_column(x: np.ndarray, a: np.ndarray, b: np.ndarray, width: int) -> list[list[tuple[int, int]]]:
+    """Per column, the (first, last) row of each run of ink, top to bottom (for the tracker)."""
     runs: list[list[tuple[int, int]]] = [[] for _ in range(width)]
-    for x, a, b in zip(start_x.tolist(), start_y.tolist(), (end_y - 1).tolist()):
-        runs[x].append((a, b))
+    for column, first, last in zip(x.tolist(), a.tolist(), b.tolist()):
+        runs[column].append((first, last))
     return runs
 
 
-def _stroke_width(runs: list[list[tuple[int, int]]]) -> float:
+def _stroke_width(a: np.ndarray, b: np.ndarray) -> float:
     """Typical vertical thickness of the trace, in px (most columns cross a flat stretch)."""
-    lengths = [b - a + 1 for column in runs for a, b in column]
-    return float(np.median(lengths)) if lengths else 1.0
+    return float(np.median(b - a + 1)) if a.size else 1.0
 
 
 def find_pulse_heights(page: Page, layout: LeadLayout, px_per_second: float) -> list[float]:
@@ -128,7 +132,7 @@ def trace_thickness(page: Page, layout: LeadLayout) -> float:
     top, bottom = max(0, int(baseline - 12)), min(page.traces.shape[0], int(baseline + 13))
     left, right = int(layout.x_start), int(layout.x_end)
     band = page.traces[top:bottom, left:right:max(1, (right - left) // 150)]
-    return _stroke_width(_column_runs(band)) if band.size else 1.0
+    return _stroke_width(*_run_arrays(band)[1:]) if band.size else 1.0
 
 
 def measure_scale(page: Page, layout: LeadLayout, px_per_second: float | None = None) -> Scale:
@@ -176,31 +180,38 @@ def _follow(
     the trace runs on its baseline, and goes both ways: lead labels and switch markers sit at the
     segment's ends."""
     width = ink.shape[1]
-    runs = _column_runs(ink)
+    run_x, run_a, run_b = _run_arrays(ink)
+    runs = _runs_by_column(run_x, run_a, run_b, width)
     chosen: list[tuple[int, int] | None] = [None] * width
-    middle = range(width // 4, max(width // 4 + 1, 3 * width // 4))
-    distances = [(_nearest(runs[x], start_y)[1], x) for x in middle if x < width and runs[x]]
-    if not distances:
+    # The anchor: of the middle half's columns, the one whose nearest run is nearest the baseline
+    # (the leftmost on a tie).
+    middle = (run_x >= width // 4) & (run_x < max(width // 4 + 1, 3 * width // 4))
+    if not middle.any():
         return np.zeros(0), np.zeros(0)
-    _, anchor = min(distances)
+    mx, ma, mb = run_x[middle], run_a[middle], run_b[middle]
+    distance = np.where(ma > start_y, ma - start_y, np.where(start_y > mb, start_y - mb, 0.0))
+    first = np.flatnonzero(np.r_[True, mx[1:] != mx[:-1]])
+    nearest = np.minimum.reduceat(distance, first)
+    anchor = int(mx[first[int(np.argmin(nearest))]])
     _track(runs, range(anchor, width), start_y, step_limit, max_jump, chosen)
     if chosen[anchor] is not None:
         y = (chosen[anchor][0] + chosen[anchor][1]) / 2
         _track(runs, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
-    thickness = _stroke_width(runs)
+    thickness = _stroke_width(run_a, run_b)
     xs = np.array([x for x in range(width) if chosen[x] is not None], dtype=int)
     if xs.size == 0:
         return np.zeros(0), np.zeros(0)
     a = np.array([chosen[x][0] for x in xs])
     b = np.array([chosen[x][1] for x in xs])
-    # Darkness-weighted centre of each run, from cumulative sums down the columns.
-    darkness = 255.0 - gray[:, xs].astype(np.float64)
-    rows = np.arange(gray.shape[0], dtype=np.float64)[:, None]
-    cum_w = np.vstack([np.zeros((1, xs.size)), np.cumsum(darkness, axis=0)])
-    cum_wy = np.vstack([np.zeros((1, xs.size)), np.cumsum(darkness * rows, axis=0)])
-    cols = np.arange(xs.size)
-    weight = cum_w[b + 1, cols] - cum_w[a, cols]
-    centre = np.where(weight > 0, (cum_wy[b + 1, cols] - cum_wy[a, cols]) / np.maximum(weight, 1e-9), (a + b) / 2)
+    # Darkness-weighted centre of each run. Only short runs' centres are used (a long one is a
+    # stroke, an apex or a stub, placed below), so each is summed over at most 2 x thickness rows
+    # (integer sums in float64: exact, whatever the order).
+    depth = max(1, int(np.floor(2 * thickness)))
+    rows = a[:, None] + np.arange(depth)[None, :]
+    inside = rows <= b[:, None]
+    darkness = np.where(inside, 255.0 - gray[np.minimum(rows, gray.shape[0] - 1), xs[:, None]], 0.0)
+    weight = darkness.sum(axis=1)
+    centre = np.where(weight > 0, (darkness * rows).sum(axis=1) / np.maximum(weight, 1e-9), (a + b) / 2)
     # A long run is a steep stroke or an apex. At an apex both neighbouring runs lie on one side of
     # it, and the apex is its far end; a steep stroke passes through the run's middle. (Also
     # calling a run an apex when it merely reaches further than its neighbours fitted rendered
@@ -368,34 +379,64 @@ def _name_rhythm(strip: LeadSignal, leads: dict[str, LeadSignal], fs: float) -> 
     return best
 
 
-def digitize(page: Page, layout: LeadLayout) -> Ecg:
-    """The 12 leads (and rhythm strips) of a page whose layout was found."""
+@dataclass(frozen=True)
+class _Geometry:
+    """Where a page's rows are read: the first and last sample's x, the line's thickness, the scale."""
+
+    start: float
+    end: float
+    half: float  # half the line's thickness (px)
+    spread: float  # STROKE_SPREAD x the thickness (px)
+    scale: Scale
+
+
+def _geometry(page: Page, layout: LeadLayout) -> _Geometry:
     # The rows' ink runs from half a line's thickness before the first sample to half a line after
     # the last (a 2 px line cost 5-10 ms of lag at 90 px/s).
     thickness = trace_thickness(page, layout)
-    half, spread = thickness / 2, STROKE_SPREAD * thickness
+    half = thickness / 2
     start, end = layout.x_start + half, layout.x_end - half
     scale = measure_scale(page, layout, (end - start) / SECONDS_PER_ROW)
+    return _Geometry(start, end, half, STROKE_SPREAD * thickness, scale)
+
+
+def digitize(page: Page, layout: LeadLayout, rhythm: bool = True) -> Ecg:
+    """The 12 leads (and, with ``rhythm``, the rhythm strips: see ``with_rhythm``) of a page whose
+    layout was found."""
+    g = _geometry(page, layout)
     columns = layout.columns
-    column_px = (end - start) / columns
+    column_px = (g.end - g.start) / columns
     column_s = SECONDS_PER_ROW / columns
     leads: dict[str, LeadSignal] = {}
     for index, name in enumerate(LEAD_NAMES):
         column, row = divmod(index, layout.lead_rows)
-        x0 = start + column * column_px
-        points = _read_segment(page, layout, row, x0, x0 + column_px, scale, spread)
-        leads[name] = _lead_signal(name, column * column_s, points, x0 - np.floor(x0), scale, column_s)
+        x0 = g.start + column * column_px
+        points = _read_segment(page, layout, row, x0, x0 + column_px, g.scale, g.spread)
+        leads[name] = _lead_signal(name, column * column_s, points, x0 - np.floor(x0), g.scale, column_s)
+    ecg = Ecg(FS, layout.description, leads, (), g.scale)
+    return _read_rhythm(ecg, page, layout, g) if rhythm else ecg
+
+
+def with_rhythm(ecg: Ecg, page: Page, layout: LeadLayout) -> Ecg:
+    """``ecg`` with its page's rhythm strips read, when it was digitized without them (a model that
+    reads only the 12 leads skips them; measuring wants them)."""
+    if ecg.rhythm or not layout.rhythm_rows:
+        return ecg
+    return _read_rhythm(ecg, page, layout, _geometry(page, layout))
+
+
+def _read_rhythm(ecg: Ecg, page: Page, layout: LeadLayout, g: _Geometry) -> Ecg:
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
         # A strip starts where the lead rows do, unless it was found whole and starts elsewhere (a
         # strip found only in part, its spikes joined to the row above, would be timed wrongly).
         left, right = layout.row_extents[row]
         whole = right - left >= 0.9 * (layout.x_end - layout.x_start)
-        x0 = (left if whole else layout.x_start) + half
-        points = _read_segment(page, layout, row, x0, x0 + (end - start), scale, spread)
-        strip_start = round((x0 - start) / scale.px_per_second, 3)
-        signal = _lead_signal(None, strip_start, points, x0 - np.floor(x0), scale, SECONDS_PER_ROW)
+        x0 = (left if whole else layout.x_start) + g.half
+        points = _read_segment(page, layout, row, x0, x0 + (g.end - g.start), g.scale, g.spread)
+        strip_start = round((x0 - g.start) / g.scale.px_per_second, 3)
+        signal = _lead_signal(None, strip_start, points, x0 - np.floor(x0), g.scale, SECONDS_PER_ROW)
         if signal.ok:
-            signal = LeadSignal(_name_rhythm(signal, leads, FS), signal.start_s, signal.mv, signal.coverage)
+            signal = LeadSignal(_name_rhythm(signal, ecg.leads, FS), signal.start_s, signal.mv, signal.coverage)
         rhythm.append(signal)
-    return Ecg(FS, layout.description, leads, tuple(rhythm), scale)
+    return replace(ecg, rhythm=tuple(rhythm))
