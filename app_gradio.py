@@ -27,7 +27,7 @@ from edge.card import load_card
 from edge.classifier import ClassifierOptions, EcgClassifier, ModelIntegrityError
 from edge.explain import explained_scan
 from edge.labels import DISCLAIMER
-from edge.plot import draw_leads
+from edge.plot import draw_leads, model_input_picture
 from edge.preprocess import ImageDecodeError
 from edge.report import ReportInput, measurement_rows, write_report
 from edge.resources import default_model_path, list_models, model_dirs, samples_dir
@@ -123,6 +123,12 @@ def measurements_markdown(reading) -> str:
     return "\n".join(lines)
 
 
+def _shown_input(model_input: np.ndarray) -> np.ndarray:
+    """The model input as the app shows it: an image view's as it is, a lead matrix drawn (RGB)."""
+    picture = model_input_picture(model_input)
+    return _rgb(picture) if picture.ndim == 3 else picture
+
+
 def _rgb(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -169,7 +175,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
             return (
                 None,
                 f"**{result.gate.reason.capitalize()}.** No cardiac label is given.",
-                pre.image,
+                _shown_input(pre.image),
                 None,
                 None,
                 str(pdf),
@@ -190,7 +196,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
         if result.reading is not None:
             message += "\n\n" + measurements_markdown(result.reading)
             leads = _rgb(draw_leads(result.reading.ecg))
-        return (result.probabilities_by_name(), message, pre.image, _rgb(laid), leads, str(pdf))
+        return (result.probabilities_by_name(), message, _shown_input(pre.image), _rgb(laid), leads, str(pdf))
 
     with gr.Blocks(title="ecg-edge", analytics_enabled=False, delete_cache=(60, KEEP_FILES_S)) as demo:
         gr.Markdown(

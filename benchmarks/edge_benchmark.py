@@ -125,13 +125,15 @@ def variant_rows(run_dir: Path, runs: int) -> list[dict]:
 def keras_latency(model_path: Path, images: np.ndarray, runs: int) -> dict[str, dict]:
     import keras
 
+    shape = (1, *images.shape[1:], 1) if images.dtype == np.uint8 else (1, *images.shape[1:])  # model_input_shape
+
     model = keras.saving.load_model(model_path, compile=False)
     result = {}
     # TensorFlow fixes its thread pools when it starts, so both rows use its default (all cores).
     for threads in (1, 2):
         cycle = iter(list(images) * (runs + WARMUP))
         result[f"threads_{threads}"] = asdict(
-            measure(lambda it=cycle: model(next(it).astype(np.float32)[None, :, :, None], training=False), runs)
+            measure(lambda it=cycle: model(next(it).astype(np.float32).reshape(shape), training=False), runs)
         )
     return result
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from edge.labels import LABELS
-from edge.preprocess import PreprocessConfig, iter_input_files, preprocess
+from edge.preprocess import PreprocessConfig, iter_input_files, model_input_shape, preprocess
 
 
 def main(argv: list[str]) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     config = PreprocessConfig.from_dict(json.loads((model_path.parent / "run.json").read_text())["preprocessing"])
     model = keras.saving.load_model(model_path, compile=False)
     for path in iter_input_files([Path(a) for a in argv[1:]]):
-        x = preprocess(path, config).image.astype(np.float32)[None, :, :, None]
+        x = preprocess(path, config).image.astype(np.float32).reshape(model_input_shape(config))
         probs = np.asarray(model(x, training=False))[0]
         print(path, LABELS[int(np.argmax(probs))].key)
     return 0

@@ -1,18 +1,22 @@
 """The signal direction (issue #13): the 12 digitized leads fed to a small 1-D CNN, scored on the
 generalization protocol's splits and layouts, beside the measurement and image directions.
 
-    python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 60]
+    python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 40]
 
 Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`: the plain
 image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other
 directions were scored on. Each scan is read by `edge.pipeline.read_ecg` in its own layout (all
 images as scanned, and the test scans of every split re-laid out by train.relayout in the five
-other layouts) and turned into the model input by `edge.lead_matrix.lead_matrix`; inputs are cached
-(``--cache``), so a rerun only trains and scores.
+other layouts) and turned into the model input by `edge.lead_matrix.lead_matrix` (what the
+`signals` preprocessing view gives the runtime); inputs are cached (``--cache``), so a rerun only
+trains and scores.
 
-Model: `train.models.signal_cnn` (Keras 3, ~100k parameters), Adam, class-weighted cross-entropy,
-`train.signals.augment` on every training batch; the epoch with the best validation macro-F1 (3x4)
-is kept. A scan whose layout is not found gets the training split's majority class and is counted.
+Model: `train.models.signal_cnn` (Keras 3, ~100k parameters) trained by `train.fit.fit_model`, the
+function behind `ecg-train fit --view signals --model signal_cnn`: Adam, class-weighted
+cross-entropy, `train.signals.augment` on every training batch, early stopping on validation
+macro-F1 (`--monitor val_macro_f1`) with the best epoch's weights restored. Each split's run
+folder (``--runs``) converts with `ecg-convert`; the plain split's is the one shipped. A scan whose
+layout is not found gets the training split's majority class and is counted.
 How far it leans on heart rate: the share of its day-fold answers that a rate-only classifier
 (logistic regression on the digitizer's heart rate, fitted on the same training split) gives too.
 The signal cache is keyed by file and layout only: delete it after changing the digitizer.
@@ -102,41 +106,41 @@ def _rate_only(train_rate: np.ndarray, y_train: np.ndarray):
     return lambda rate: model.predict(features(rate))
 
 
-def fit_split(store: dict, split: DataSplit, name: str, epochs: int, seed: int) -> dict:
+def fit_split(store: dict, split: DataSplit, split_file: Path, name: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train through `ecg-train fit`'s own function (train.fit.fit_model: the recipe a shipped model
+    is made with), keep the run folder under ``args.runs``, and score every layout."""
     import keras
 
-    from train.models import signal_cnn
-    from train.signals import augment
+    from edge.preprocess import PreprocessConfig
+    from train.arrays import SplitArrays
+    from train.fit import FitSettings, fit_model, predict_probabilities
 
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    x_train, rate_train, ok_train, y_train = _arrays(store, split.records_for("train"), AS_SCANNED)
-    x_val, _, ok_val, y_val = _arrays(store, split.records_for("val"), AS_SCANNED)
-    majority = int(np.bincount(y_train).argmax())
-    x_fit, y_fit = x_train[ok_train], y_train[ok_train]
-    counts = np.bincount(y_fit, minlength=len(LABELS))
-    weights = {k: len(y_fit) / (len(LABELS) * max(c, 1)) for k, c in enumerate(counts)}
-    model = signal_cnn(SIGNAL_SAMPLES)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    def arrays(part: str) -> tuple[SplitArrays, np.ndarray, np.ndarray]:
+        records = split.records_for(part)
+        x, rate, ok, y = _arrays(store, records, AS_SCANNED)
+        kept = [r.path for r, k in zip(records, ok) if k]
+        return SplitArrays(x[ok], y[ok], kept), rate[ok], y
+
+    (train, rate_train, y_all), (val, _, _), (test, _, _) = arrays("train"), arrays("val"), arrays("test")
+    settings = FitSettings(model="signal_cnn", epochs=args.epochs, learning_rate=args.learning_rate,
+                           patience=args.patience, repeats=args.repeats, seed=seed,
+                           monitor="val_macro_f1")  # fmt: skip
+    config = PreprocessConfig(view="signals")
+    result = fit_model(settings, config, train, val, test, args.runs / f"seed{seed}" / name / "signal_cnn", split_file)
+    model = keras.saving.load_model(result.model_path, compile=False)
+    majority = int(np.bincount(y_all).argmax())
 
     def predict(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
         pred = np.full(len(x), majority)
         if ok.any():
-            pred[ok] = model.predict(x[ok], verbose=0, batch_size=128).argmax(axis=1)
+            pred[ok] = predict_probabilities(model, SplitArrays(x[ok], np.zeros(int(ok.sum()), int), [])).argmax(1)
         return pred
 
-    best, best_f1, history = None, -1.0, []
-    for _ in range(epochs):
-        model.fit(augment(x_fit, rng), y_fit, batch_size=32, epochs=1, verbose=0, class_weight=weights,
-                  shuffle=True)  # fmt: skip
-        f1 = compute_metrics(y_val, predict(x_val, ok_val)).macro_f1
-        history.append(f1)
-        if f1 > best_f1:
-            best, best_f1 = [w.copy() for w in model.get_weights()], f1
-    model.set_weights(best)
-    rate_only = _rate_only(rate_train[ok_train], y_fit)
-    row = {"direction": DIRECTION, "split": name, "val_macro_f1": best_f1, "best_epoch": int(np.argmax(history)) + 1,
-           "macro_f1": {}, "accuracy": {}, "recall": {}, "failures": {}, "same_as_rate_only": {}}  # fmt: skip
+    val_f1 = compute_metrics(val.labels, predict(val.images, np.ones(len(val.labels), bool))).macro_f1
+    rate_only = _rate_only(rate_train, train.labels)
+    row = {"direction": f"{DIRECTION}, seed {seed}", "view": "signals", "split": name, "seed": seed,
+           "val_macro_f1": val_f1, "epochs_run": result.epochs_run, "macro_f1": {}, "accuracy": {}, "recall": {},
+           "failures": {}, "same_as_rate_only": {}}  # fmt: skip
     tests = split.records_for("test")
     for layout in LAYOUTS:
         x, rate, ok, y = _arrays(store, tests, layout)
@@ -148,16 +152,26 @@ def fit_split(store: dict, split: DataSplit, name: str, epochs: int, seed: int) 
         row["failures"][layout] = int((~ok).sum())
         row["same_as_rate_only"][layout] = float(np.mean(pred == rate_only(rate)))
     row["n_test"] = len(tests)
-    print(f"{name}: val {best_f1:.3f} (epoch {row['best_epoch']}), test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, "
-          f"other layouts {np.mean([row['macro_f1'][n] for n in OTHER_LAYOUTS]):.3f}", flush=True)  # fmt: skip
+    other = np.mean([row["macro_f1"][n] for n in OTHER_LAYOUTS])
+    print(f"{name}, seed {seed}: val {val_f1:.3f} ({result.epochs_run} epochs), "
+          f"test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, other layouts {other:.3f}", flush=True)  # fmt: skip
     return row
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_split_arguments(parser, "signal", "signals.npz")
-    parser.add_argument("--epochs", type=int, default=60, help="at least 1")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=30, help="at least 1")
+    parser.add_argument("--repeats", type=int, default=2, help="augmented passes over the train split per epoch")
+    parser.add_argument(
+        "--patience", type=int, default=30, help="early stopping on validation macro-F1 (default: none, the best kept)"
+    )
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[42, 0, 1], help="each split trained once per seed (the first shipped)"
+    )
+    runs_help = "run folders, one per seed and split (RUNS/seedS/SPLIT/signal_cnn, as `ecg-train fit` writes them)"
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "signal_direction", help=runs_help)
     parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
     args = parser.parse_args()
     if args.epochs < 1:
@@ -170,7 +184,10 @@ def main() -> int:
     tests = sorted({r.path for s in splits.values() for r in s.records_for("test")})
     tasks = [(rel, AS_SCANNED) for rel in everything] + [(rel, layout) for layout in OTHER_LAYOUTS for rel in tests]
     store = read_signals(args.data, tasks, args.cache or args.work / "signals.npz", args.jobs)
-    rows = [fit_split(store, split, name, args.epochs, args.seed) for name, split in splits.items()]
+    rows = [fit_split(store, splits[name], path, name, seed, args) for seed in args.seeds for name, path in split_files]
+    # Day folds swing by several points between seeds of one recipe: every seed gets its row, and
+    # the direction's row is the mean over all of them (folds x seeds).
+    everyone = [{**r, "direction": f"{DIRECTION}, {len(args.seeds)} seeds"} for r in rows]
     reference_rows = []
     for file, directions in REFERENCE_DIRECTIONS.items():
         path = HERE / file
@@ -186,32 +203,33 @@ def main() -> int:
         label.short_name: float(np.mean([r["recall"][AS_SCANNED][k] for r in days])) if days else float("nan")
         for k, label in enumerate(LABELS)
     }
-    failures = {n: sum(r["failures"][n] for r in rows) for n in LAYOUTS}
+    failures = {n: sum(r["failures"][n] for r in rows if r["seed"] == args.seeds[0]) for n in LAYOUTS}
     machine = describe()
     lines = [
         "Macro-F1 on the test splits of the generalization protocol (same splits and layouts as "
         "benchmarks/generalization.py and measurement_direction.py). *Day folds*: whole acquisition days "
-        "training never saw, mean +/- SD over folds; *other layouts*: the same test scans re-laid out.",
+        "training never saw, mean +/- SD over folds (over folds and seeds in the seeds row); *other layouts*: the "
+        "same test scans re-laid out. The plain split's model of the first seed is the one shipped.",
         "",
-        *table(rows + reference_rows),
+        *table(everyone + rows + reference_rows),
         "",
         "Per layout, mean over day folds:",
         "",
-        *layout_table(rows + reference_rows),
+        *layout_table(everyone + rows + reference_rows),
         "",
-        f"Day-fold recall, 3x4: {', '.join(f'{k} {v:.2f}' for k, v in recall.items())}. "
+        f"Day-fold recall, 3x4, mean over folds and seeds: {', '.join(f'{k} {v:.2f}' for k, v in recall.items())}. "
         f"Same answer as a rate-only classifier on {leaning:.0%} of the day-fold test scans (all layouts). "
-        f"Best epochs: {', '.join(str(r['best_epoch']) for r in rows)} of {args.epochs}. Plain split: {split_check}. "
+        f"Epochs run (early stopping on validation macro-F1): {', '.join(str(r['epochs_run']) for r in rows)} of "
+        f"{args.epochs}, {args.repeats} passes each. Plain split: {split_check}. "
         "Layout not found (majority class given), per layout: "
         + ", ".join(f"{n} {failures[n]}" for n in LAYOUTS)
         + " over all splits.",
         summary(machine),
         f"Run time: {(time.perf_counter() - start) / 60:.1f} min.",
     ]
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"machine": machine, "epochs": args.epochs, "rows": rows, "rate_only_agreement": leaning}, indent=2)
-        + "\n"  # fmt: skip
-    )
+    report = {"machine": machine, "epochs": args.epochs, "seeds": args.seeds, "rows": rows}
+    report["rate_only_agreement"] = leaning
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(
         "# Signal direction (1-D CNN on the digitized leads)\n\n"
         "Written by `python benchmarks/signal_direction.py --data DATA`.\n\n" + "\n".join(lines) + "\n"

@@ -179,12 +179,14 @@ def convert(
 
 
 def _protocol_figures(path: Path, view: str) -> dict:
-    """The rows of benchmarks/generalization.json for the single-model direction ``view``."""
+    """The rows of a protocol benchmark's JSON for the single-model direction ``view``:
+    benchmarks/generalization.json names its directions by view, benchmarks/signal_direction.json
+    gives the view beside its direction's name."""
     data = json.loads(path.read_text())
-    rows = [r for r in data["rows"] if r["direction"] == view]
+    rows = [r for r in data["rows"] if view in (r["direction"], r.get("view"))]
     if not rows:
         raise typer.BadParameter(f"{path} has no rows for direction {view!r}")
-    return {"benchmark": "benchmarks/generalization.py", "settings": data["settings"], "rows": rows}
+    return {"benchmark": f"benchmarks/{path.stem}.py", "settings": data.get("settings", {}), "rows": rows}
 
 
 def _keras_probabilities(keras_path: Path, arrays) -> np.ndarray:

@@ -15,7 +15,8 @@ VARIANTS = ("float32", "float16", "dynamic", "int8")
 
 
 def representative_images(images: np.ndarray, labels: np.ndarray, limit: int = 200, seed: int = 0) -> np.ndarray:
-    """Up to ``limit`` train images, drawn round-robin across classes so every class is covered."""
+    """Up to ``limit`` train model inputs (uint8 images, or the signals view's float lead matrices),
+    drawn round-robin across classes so every class is covered."""
     rng = np.random.default_rng(seed)
     per_class = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
     chosen: list[int] = []
@@ -47,15 +48,20 @@ def convert_keras_file(keras_path: Path, variant: str, representative: np.ndarra
             if representative is None or len(representative) == 0:
                 raise ValueError("int8 conversion needs representative images from the train split")
 
+            image_input = representative.dtype == np.uint8
+
             def dataset() -> Iterator[list[np.ndarray]]:
-                for image in representative:
-                    yield [image.astype(np.float32)[None, :, :, None]]
+                for x in representative:
+                    yield [x.astype(np.float32)[None, ..., None] if image_input else x.astype(np.float32)[None]]
 
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = dataset
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            # The model input is the preprocessed uint8 image itself (rescaling is inside the
-            # graph), so a uint8 input quantizes losslessly with scale 1.
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
+            if image_input:
+                # The model input is the preprocessed uint8 image itself (rescaling is inside the
+                # graph), so a uint8 input quantizes losslessly with scale 1.
+                converter.inference_input_type = tf.uint8
+                converter.inference_output_type = tf.uint8
+            # Lead matrices (mV) keep a float input and output: the model quantizes them inside,
+            # on the scale calibrated from the representative leads.
         return converter.convert()

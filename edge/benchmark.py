@@ -22,7 +22,7 @@ STAGE_TITLES = {
     "decode": "decode",
     "sheet": "finding the sheet in a photo",
     "gate": "ECG check",
-    "page": "page and lead finding",
+    "page": "page and lead finding, model input",
     "signals": "digitizing and measuring",
     "inference": "inference",
     "total": "total",

@@ -18,7 +18,7 @@ from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
 from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
-from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, preprocess
+from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
 from edge.sheet import Sheet
 
 
@@ -129,7 +129,7 @@ class EcgClassifier:
             raise UnsupportedModelError(Path(options.model_path), backend.name, str(exc)) from exc
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        expected = (1, card.preprocessing.input_size, card.preprocessing.input_size, 1)
+        expected = model_input_shape(card.preprocessing)
         if tuple(self._input["shape"]) != expected:
             raise ModelIntegrityError(
                 f"{options.model_path}: input shape {tuple(self._input['shape'])} differs from the card's {expected}"
@@ -159,15 +159,16 @@ class EcgClassifier:
         return np.dtype(self._input["dtype"])
 
     def predict_preprocessed(self, image: np.ndarray) -> np.ndarray:
-        """Class probabilities (LABELS order) for one preprocessed uint8 image, calibrated with the
-        card's temperature when it has one."""
+        """Class probabilities (LABELS order) for one model input (``PreprocessedImage.image``: a
+        uint8 image, or the signals view's lead matrix), calibrated with the card's temperature when
+        it has one."""
         probs = self.predict_raw(image)
         calibration = self.card.calibration
         return probs if calibration is None else apply_temperature(probs, calibration.temperature)
 
     def predict_raw(self, image: np.ndarray) -> np.ndarray:
         """The model's own output probabilities, before calibration."""
-        x = image.astype(np.float32)[None, :, :, None]
+        x = image.astype(np.float32).reshape(self._input["shape"])
         dtype = self._input["dtype"]
         scale, zero_point = self._input["quantization"]
         if np.issubdtype(dtype, np.integer):
@@ -214,7 +215,7 @@ class EcgClassifier:
         reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:
             try:
-                reading = read_signals(pre.page, pre.layout, self.options.interpreter)
+                reading = read_signals(pre.page, pre.layout, self.options.interpreter, pre.ecg)
             except Exception as exc:  # the label stands without measurements; say why
                 reading = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         t4 = time.perf_counter()
@@ -247,7 +248,12 @@ class EcgClassifier:
         sheet: Sheet | None = None,
     ) -> ClassificationResult:
         t1 = time.perf_counter()
-        probs = self.predict_preprocessed(pre.image)
+        if gate is not None and not gate.is_ecg:
+            # No label is given for a page that is not an ECG printout, and its stand-in input (the
+            # page view) need not even fit the model (a signals model reads leads): no inference.
+            probs = np.full(len(LABELS), 1.0 / len(LABELS))
+        else:
+            probs = self.predict_preprocessed(pre.image)
         inference_ms = (time.perf_counter() - t1) * 1e3
         best = int(np.argmax(probs))
         calibration = self.card.calibration

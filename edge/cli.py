@@ -15,7 +15,7 @@ from edge.classifier import ClassifierOptions, EcgClassifier, UnsupportedModelEr
 from edge.interpreter import BACKENDS
 from edge.labels import LABELS
 from edge.pipeline import quality_to_json
-from edge.preprocess import iter_input_files
+from edge.preprocess import iter_input_files, model_input_shape
 from edge.resources import MODELS_DIR_ENV_VAR, default_model_path, model_dirs, resolve_model
 
 app = typer.Typer(help="Classify photos and scans of printed 12-lead ECGs on modest hardware.", no_args_is_help=True)
@@ -536,6 +536,7 @@ def models(
                 "variant": card.variant,
                 "view": card.preprocessing.view,
                 "input": card.preprocessing.input_size,
+                "input_shape": list(model_input_shape(card.preprocessing)[1:]),
                 "kib": round(entry.path.stat().st_size / 1024),
                 "test_accuracy": m.accuracy if m else None,
                 "test_macro_f1": m.macro_f1 if m else None,

@@ -1,6 +1,6 @@
 """Occlusion sensitivity computed with the TFLite model itself, so it runs wherever the model does:
-grey out one square of the model input at a time and record how much the predicted class's
-probability drops."""
+grey out one square of the model input at a time (image views), or flatten a quarter second of one
+lead (the signals view), and record how much the predicted class's probability drops."""
 
 from __future__ import annotations
 
@@ -10,20 +10,55 @@ import cv2
 import numpy as np
 
 from edge.classifier import EcgClassifier
+from edge.lead_matrix import SIGNAL_FS
 from edge.leads import MOSAIC_COLS, LeadLayout, mosaic_cell
 from edge.preprocess import PreprocessedImage
+
+SIGNAL_WINDOW_S = 0.25  # the signals view is flattened a quarter second of one lead at a time
 
 
 @dataclass(frozen=True)
 class OcclusionMap:
-    heat: np.ndarray  # float32 (S, S) in [0, 1]: share of the largest probability drop
+    # float32 in [0, 1], the share of the largest probability drop: (S, S) over an image view's
+    # input, (12, windows) over the signals view's leads (LEAD_NAMES order, windows in time order).
+    # All zeros when nothing occluded changed the answer's probability.
+    heat: np.ndarray
     label_index: int
     evaluations: int
+    # What was greyed or flattened at a time: "patch" (image views), "window" or, when no single
+    # window changed the answer (a confident int8 model's output moves in steps of 1/256), "lead".
+    unit: str = "patch"
+
+
+def lead_occlusion_map(classifier: EcgClassifier, pre: PreprocessedImage) -> OcclusionMap:
+    """The signals view's occlusion: a quarter second of one lead set to 0 mV (flat, as a lead not
+    read is given to the model) at a time; when no window moves the answer, whole leads."""
+    matrix = pre.image
+    samples, leads = matrix.shape
+    windows = max(1, int(round(samples / (SIGNAL_WINDOW_S * SIGNAL_FS))))
+    edges = np.linspace(0, samples, windows + 1).round().astype(int)
+    base = classifier.predict_preprocessed(matrix)
+    label = int(np.argmax(base))
+
+    def drop(lead: int, a: int, b: int) -> float:
+        occluded = matrix.copy()
+        occluded[a:b, lead] = 0.0
+        return max(0.0, float(base[label] - classifier.predict_preprocessed(occluded)[label]))
+
+    heat = np.array([[drop(k, edges[w], edges[w + 1]) for w in range(windows)] for k in range(leads)], np.float32)
+    unit, evaluations = "window", leads * windows
+    if heat.max() <= 0:
+        heat = np.repeat(np.array([[drop(k, 0, samples)] for k in range(leads)], np.float32), windows, axis=1)
+        unit, evaluations = "lead", evaluations + leads
+    peak = heat.max()
+    return OcclusionMap(heat / peak if peak > 0 else heat, label, evaluations, unit)
 
 
 def occlusion_map(
     classifier: EcgClassifier, pre: PreprocessedImage, patch_fraction: float = 0.125, stride_fraction: float = 0.0625
 ) -> OcclusionMap:
+    if pre.ecg is not None:
+        return lead_occlusion_map(classifier, pre)
     image = pre.image
     size = image.shape[0]
     patch = max(2, int(round(size * patch_fraction)))
@@ -72,9 +107,26 @@ def _overlay_panels(bgr: np.ndarray, layout: LeadLayout, heat: np.ndarray, alpha
     return out
 
 
+def _overlay_lead_windows(bgr: np.ndarray, layout: LeadLayout, heat: np.ndarray, alpha: float) -> np.ndarray:
+    """Each lead's row of the signals view's heat map laid along that lead's panel, left to right."""
+    out = bgr.copy()
+    height, width = bgr.shape[:2]
+    for lead, box in enumerate(layout.panels):
+        x0, y0, x1, y1 = (int(round(v / layout.scale)) for v in (box.x0, box.y0, box.x1, box.y1))
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        strip = cv2.resize(heat[lead : lead + 1], (x1 - x0, 1), interpolation=cv2.INTER_NEAREST)[0, cx0 - x0 : cx1 - x0]
+        band = np.ascontiguousarray(np.broadcast_to(strip, (cy1 - cy0, cx1 - cx0)))
+        out[cy0:cy1, cx0:cx1] = _blend(out[cy0:cy1, cx0:cx1], band, alpha)
+    return out
+
+
 def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heat map laid over the region of the scan the model saw: the lead panels, the grid, or
-    the whole page."""
+    """The heat map laid over the region of the scan the model saw: the lead panels (each lead's
+    windows along its panel, for the signals view), the grid, or the whole page."""
+    if pre.ecg is not None and pre.layout is not None:
+        return _overlay_lead_windows(bgr, pre.layout, heat, alpha)
     if pre.layout is not None:
         return _overlay_panels(bgr, pre.layout, heat, alpha)
     out = bgr.copy()
@@ -88,7 +140,8 @@ def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: fl
 
 def explained_scan(classifier: EcgClassifier, bgr: np.ndarray, pre: PreprocessedImage, result) -> np.ndarray | None:
     """The scan with the occlusion map of its predicted class laid over it, or None for an image
-    that is not an ECG printout: there is no label to explain, so its 225 inferences are skipped."""
+    that is not an ECG printout: there is no label to explain, so its inferences (225 over an image,
+    120 over the leads) are skipped."""
     if not result.is_ecg:
         return None
     return overlay(bgr, pre, occlusion_map(classifier, pre).heat)

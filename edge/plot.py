@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.leads import LEAD_NAMES, SECONDS_PER_ROW
-from edge.signals import Ecg, LeadSignal
+from edge.lead_matrix import SIGNAL_FS
+from edge.leads import LEAD_NAMES, PANEL_SECONDS, SECONDS_PER_ROW
+from edge.signals import Ecg, LeadSignal, Scale
 
 PX_PER_S = 100
 PX_PER_MV = 40
@@ -54,3 +55,18 @@ def draw_leads(ecg: Ecg) -> np.ndarray:
         if strip.ok:
             _polyline(image, strip, MARGIN + int(round(strip.start_s * PX_PER_S)), baseline, ecg.fs)
     return image
+
+
+def draw_lead_matrix(matrix: np.ndarray, fs: float = SIGNAL_FS) -> np.ndarray:
+    """A BGR image of a signals-view model input (edge.lead_matrix): its 12 windows drawn as a 3x4
+    printout would place them, so a user sees what the model read."""
+    leads = {
+        name: LeadSignal(name, (k // 3) * PANEL_SECONDS, matrix[:, k].astype(np.float64), 1.0)
+        for k, name in enumerate(LEAD_NAMES)
+    }
+    return draw_leads(Ecg(fs, "model input", leads, (), Scale(0.0, 0.0, "model input")))
+
+
+def model_input_picture(image: np.ndarray) -> np.ndarray:
+    """What a model saw, to show: an image view's uint8 input as it is, a lead matrix drawn."""
+    return image if image.dtype == np.uint8 else draw_lead_matrix(image)

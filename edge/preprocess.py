@@ -8,6 +8,8 @@ is palest) at one working scale -> the model's view of the page, one of
 - ``leads``: the 12 lead panels found whatever the layout (edge.leads), 2.5 s each, tiled in
   canonical order, so header, footer and layout never reach the model;
 - ``traces``: the same panels with each trace redrawn as a one-pixel binary stroke;
+- ``signals``: the 12 leads digitized (edge.signals) into millivolts, each lead's first 2.5 s at
+  250 Hz (edge.lead_matrix): a (625, 12) float32 input for 1-D models, not an image;
 
 -> CLAHE -> median filter (``page`` and ``leads``).
 """
@@ -22,8 +24,10 @@ import cv2
 import numpy as np
 
 from edge.layout import find_layout
-from edge.leads import LeadConfig, LeadLayout, crop_panel, mosaic_cell, render_trace, tile_mosaic
+from edge.lead_matrix import SIGNAL_SAMPLES, lead_matrix
+from edge.leads import LEAD_NAMES, LeadConfig, LeadLayout, crop_panel, mosaic_cell, render_trace, tile_mosaic
 from edge.page import Page, read_page, to_work_scale
+from edge.signals import Ecg, digitize
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # Decompression-bomb guard: images declaring more pixels than this are refused before decoding.
@@ -40,7 +44,7 @@ class PreprocessConfig:
     """Every preprocessing parameter; serialised into each model card."""
 
     input_size: int = 384  # the paper's; the shipped model card records its own
-    view: str = "page"  # page, leads or traces (see the module docstring)
+    view: str = "page"  # page, leads, traces or signals (see the module docstring)
     # A pixel belongs to the (pink/red) grid when R - (G+B)/2 exceeds this.
     grid_red_threshold: int = 12
     # A row/column is a grid line when this share of its pixels is grid-coloured.
@@ -78,7 +82,16 @@ class PreprocessConfig:
         return cls(**data)
 
 
-VIEWS = ("page", "leads", "traces")
+VIEWS = ("page", "leads", "traces", "signals")
+IMAGE_VIEWS = ("page", "leads", "traces")
+
+
+def model_input_shape(config: PreprocessConfig) -> tuple[int, ...]:
+    """The model's input tensor shape, batch of one: an image view's (1, S, S, 1) or the signals
+    view's (1, samples, leads)."""
+    if config.view == "signals":
+        return (1, SIGNAL_SAMPLES, len(LEAD_NAMES))
+    return (1, config.input_size, config.input_size, 1)
 
 
 @dataclass(frozen=True)
@@ -93,11 +106,14 @@ class GridBox:
 
 @dataclass(frozen=True)
 class PreprocessedImage:
-    image: np.ndarray  # uint8, (input_size, input_size): the model input before batching
+    # The model input before batching: uint8 (input_size, input_size) for the image views, float32
+    # (samples, leads) millivolts for the signals view.
+    image: np.ndarray
     grid: GridBox | None  # None when no grid was found and the whole page was used
     source_shape: tuple[int, int]  # (height, width) of the decoded scan
-    layout: LeadLayout | None = None  # the lead panels found (views leads and traces)
-    page: Page | None = None  # the levelled page they were found on (views leads and traces)
+    layout: LeadLayout | None = None  # the lead panels found (views leads, traces and signals)
+    page: Page | None = None  # the levelled page they were found on (views leads, traces and signals)
+    ecg: Ecg | None = None  # the digitized leads (view signals), so measuring does not digitize again
 
 
 def _looks_truncated(data: bytes) -> bool:
@@ -253,6 +269,11 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
     """Raises edge.leads.LayoutError when a leads/traces view finds no 12-lead layout."""
     source_shape = (bgr.shape[0], bgr.shape[1])
+    if config.view == "signals":
+        page = read_page(bgr, config.work_size, config.leads)
+        layout = find_layout(page, config.leads)
+        ecg = digitize(page, layout, rhythm=False)  # the input is the 12 leads' first 2.5 s
+        return PreprocessedImage(lead_matrix(ecg), None, source_shape, layout, page, ecg)
     if config.view != "page":
         page = read_page(bgr, config.work_size, config.leads)
         layout = find_layout(page, config.leads)

@@ -13,6 +13,8 @@ SAMPLES = REPO / "samples"
 SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
 # The full-integer variant shipped beside the default (for int8-only accelerators, tflite_runtime).
 SHIPPED_INT8 = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name.replace("_dynamic", "_int8"))
+# The image model shipped beside the default (the `traces` view: lead panels redrawn as an image).
+SHIPPED_TRACES = REPO / "models" / "custom_cnn_traces_dynamic.tflite"
 
 
 def shared_data_dir() -> Path | None:

@@ -11,7 +11,7 @@ from edge.cli import app
 from edge.explain import occlusion_map, overlay
 from edge.preprocess import decode_image
 from edge.report import ReportInput, write_report
-from tests.conftest import SAMPLES, SHIPPED_MODEL
+from tests.conftest import SAMPLES, SHIPPED_MODEL, SHIPPED_TRACES
 
 SCAN = SAMPLES / "mi" / "MI(29).jpg"
 
@@ -21,14 +21,22 @@ def classifier() -> EcgClassifier:
     return EcgClassifier.create_from_model_path(SHIPPED_MODEL)
 
 
-def test_occlusion_map_covers_the_input_and_is_normalised(classifier):
+@pytest.mark.parametrize("model", [SHIPPED_MODEL, SHIPPED_TRACES], ids=["default", "traces"])
+def test_occlusion_map_covers_the_input_and_is_normalised(model):
+    classifier = EcgClassifier.create_from_model_path(model)
     pre = classifier.preprocess(SCAN)
     heat = occlusion_map(classifier, pre)
-    size = classifier.card.preprocessing.input_size
-    assert heat.heat.shape == (size, size)
+    if classifier.card.preprocessing.view == "signals":  # a quarter second of each lead at a time
+        assert heat.heat.shape == (12, 10)
+        # This scan's answer is so sure (int8 output 1.0) that no window moves it: whole leads do.
+        assert (heat.unit, heat.evaluations) in (("window", 120), ("lead", 132))
+        if heat.unit == "lead":
+            assert (heat.heat == heat.heat[:, :1]).all()
+    else:
+        size = classifier.card.preprocessing.input_size
+        assert heat.heat.shape == (size, size) and heat.evaluations == 15 * 15
     assert heat.heat.min() >= 0 and heat.heat.max() == pytest.approx(1.0)
     assert heat.label_index == int(np.argmax(classifier.predict_preprocessed(pre.image)))
-    assert heat.evaluations == 15 * 15
     bgr = decode_image(SCAN)
     laid = overlay(bgr, pre, heat.heat)
     assert laid.shape == bgr.shape
@@ -137,3 +145,34 @@ def test_many_statements_and_warnings_flow_onto_another_page(tmp_path):
     assert len(pages) >= 3
     text = " ".join(page.extract_text() for page in pages)
     assert "Statement number 0" in text and "Statement number 39" in text
+
+
+class _LeadWatcher:
+    """A stand-in signal model: its answer rests on lead V1's (index 6) swing in 0.5-0.75 s, and,
+    once ``saturated``, on nothing a single window can move."""
+
+    def __init__(self, saturated: bool = False):
+        self.saturated = saturated
+
+    def predict_preprocessed(self, matrix: np.ndarray) -> np.ndarray:
+        if self.saturated:
+            sure = float(np.abs(matrix[:, 6]).max() > 0 and np.abs(matrix[:, 7]).max() > 0)
+            return np.array([1.0 - 0.5 * (1 - sure), 0.5 * (1 - sure), 0.0, 0.0])
+        swing = float(np.abs(matrix[125:187, 6]).max())
+        return np.array([0.2 + 0.6 * min(swing, 1.0), 0.8 - 0.6 * min(swing, 1.0), 0.0, 0.0])
+
+
+def test_the_signal_occlusion_finds_the_lead_and_moment_an_answer_rests_on():
+    from edge.explain import lead_occlusion_map
+    from edge.preprocess import PreprocessedImage
+
+    matrix = np.full((625, 12), 0.5, np.float32)
+    pre = PreprocessedImage(matrix, None, (100, 100))
+    heat = lead_occlusion_map(_LeadWatcher(), pre)
+    assert heat.unit == "window" and heat.evaluations == 120
+    assert np.unravel_index(np.argmax(heat.heat), heat.heat.shape) == (6, 2)
+    assert heat.heat[6, 2] == 1.0 and np.count_nonzero(heat.heat) == 1
+    # No window moves a saturated answer: whole leads are flattened, and V1 and V2 both matter.
+    heat = lead_occlusion_map(_LeadWatcher(saturated=True), pre)
+    assert heat.unit == "lead" and heat.evaluations == 132
+    assert set(np.flatnonzero(heat.heat[:, 0])) == {6, 7} and (heat.heat == heat.heat[:, :1]).all()

@@ -14,7 +14,7 @@ from tests.conftest import REPO, SHIPPED_INT8, SHIPPED_MODEL, sample_files
 def test_shipped_models_have_matching_cards_with_test_metrics(model):
     card = load_card(model)
     assert card.tflite_sha256 == sha256_file(model)
-    assert card.architecture == "custom_cnn"
+    assert card.architecture in ("custom_cnn", "signal_cnn")
     assert card.measured_with == "ai_edge_litert"
     metrics = card.test_metrics
     assert metrics is not None
@@ -82,9 +82,22 @@ def test_default_model_reads_other_layouts_as_it_reads_the_original(default_clas
 
 def test_card_reports_the_generalization_protocol_and_other_layouts():
     card = load_card(SHIPPED_MODEL)
-    assert card.preprocessing.view in ("leads", "traces")
+    assert card.preprocessing.view in ("leads", "traces", "signals")
     scored = {s.layout for s in card.layout_scores}
     assert {"3x4-nogrid", "6x2-rhythm", "6x2-rhythm-nogrid", "6x2-text", "6x2-nogrid"} <= scored
     assert all(s.n_images == card.test_metrics.n_images for s in card.layout_scores)
     splits = {row["split"] for row in card.protocol["rows"]}
     assert "image-fold0" in splits and sum(s.startswith("day-fold") for s in splits) >= 3
+
+
+def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_leads():
+    """--measure with a signals-view model reuses the leads its input was made from."""
+    from edge.classifier import ClassifierOptions
+
+    card = load_card(SHIPPED_MODEL)
+    if card.preprocessing.view != "signals":
+        pytest.skip("the default model does not read the signals view")
+    classifier = EcgClassifier.create_from_options(ClassifierOptions(SHIPPED_MODEL, measure=True))
+    result, pre = classifier.classify_with_input(sample_files()[0])
+    assert result.reading is not None and result.reading.ecg.leads is pre.ecg.leads
+    assert pre.ecg.rhythm == () and result.reading.ecg.rhythm  # strips read only for measuring

@@ -67,3 +67,35 @@ def test_the_signal_cnn_learns_a_separable_toy_problem():
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=12, batch_size=16, verbose=0)
     assert (model.predict(x, verbose=0).argmax(axis=1) == y).mean() > 0.9
+
+
+def test_the_signals_view_is_the_lead_matrix_of_the_digitized_page():
+    """One preprocessing path: the model input of the signals view is edge.lead_matrix of the leads
+    the digitizer reads (what `ecg-edge digitize` gives), and the page, layout and leads come along."""
+    from edge.pipeline import read_ecg
+    from edge.preprocess import PreprocessConfig, model_input_shape, preprocess
+    from tests.conftest import sample_files
+
+    config = PreprocessConfig(view="signals")
+    assert model_input_shape(config) == (1, SIGNAL_SAMPLES, 12)
+    assert model_input_shape(PreprocessConfig(view="traces", input_size=128)) == (1, 128, 128, 1)
+    sample = sample_files()[0]
+    pre = preprocess(sample, config)
+    assert pre.image.shape == (SIGNAL_SAMPLES, 12) and pre.image.dtype == np.float32
+    assert pre.layout is not None and pre.page is not None and pre.ecg is not None
+    np.testing.assert_array_equal(pre.image, lead_matrix(pre.ecg))
+    np.testing.assert_array_equal(pre.image, lead_matrix(read_ecg(sample).ecg))
+    assert np.abs(pre.image).max() > 0.3  # real waves, not zeros
+
+
+def test_a_lead_matrix_is_drawn_for_users_and_images_pass_as_they_are():
+    from edge.plot import draw_lead_matrix, model_input_picture
+
+    matrix = lead_matrix(_ecg())
+    picture = model_input_picture(matrix)
+    assert picture.ndim == 3 and picture.dtype == np.uint8
+    np.testing.assert_array_equal(picture, draw_lead_matrix(matrix))
+    flat = draw_lead_matrix(np.zeros_like(matrix))
+    assert (picture != flat).any()  # the waves are drawn
+    image = np.full((64, 64), 200, np.uint8)
+    assert model_input_picture(image) is image

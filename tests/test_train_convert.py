@@ -88,3 +88,49 @@ def test_a_lead_panel_model_trains_and_reads_6x2_printouts(tiny_dataset, tmp_pat
     n_test = len(DataSplit.load(tmp_path / "split.json").records_for("test"))
     assert set(reports) == {"3x4", "3x4-nogrid", "6x2-rhythm", "6x2-rhythm-nogrid", "6x2-text", "6x2-nogrid"}
     assert all(len(r["probabilities"]) == n_test for r in reports.values())
+
+
+def test_the_signal_model_trains_converts_and_classifies_a_scan(tiny_dataset, tmp_path):
+    """`--view signals --model signal_cnn` through fit and convert: every variant takes the lead
+    matrix the runtime makes from a scan, and the card records the signals view."""
+    pytest.importorskip("tensorflow")
+    from typer.testing import CliRunner
+
+    from convert.cli import app as convert_app
+    from edge.lead_matrix import SIGNAL_SAMPLES
+    from train.cli import app
+
+    runner = CliRunner()
+    args = ["fit", "--data", str(tiny_dataset), "--out", str(tmp_path), "--view", "signals", "--model",
+            "signal_cnn", "--epochs", "1", "--batch-size", "8", "--repeats", "1", "--seed", "1",
+            "--learning-rate", "1e-3"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "signal_cnn" / "run.json").read_text())
+    assert run["preprocessing"]["view"] == "signals" and run["settings"]["learning_rate"] == 1e-3
+    result = runner.invoke(convert_app, [str(tmp_path), "--variants", "float32,int8", "--no-layouts"])
+    assert result.exit_code == 0, result.output
+    scan = next(tiny_dataset.glob("*/*.jpg"))
+    probabilities = {}
+    for variant in ("float32", "int8"):
+        path = tmp_path / "signal_cnn" / "tflite" / f"signal_cnn_{variant}.tflite"
+        card = load_card(path)
+        assert card.preprocessing.view == "signals" and card.architecture == "signal_cnn"
+        classifier = EcgClassifier.create_from_model_path(path)
+        result, pre = classifier.classify_with_input(scan)
+        assert pre.image.shape == (SIGNAL_SAMPLES, 12) and pre.image.dtype == np.float32
+        assert pre.ecg is not None and result.layout is not None
+        probabilities[variant] = np.array(list(result.probabilities.values()))
+    assert np.abs(probabilities["int8"] - probabilities["float32"]).max() < 0.15
+
+
+def test_an_image_network_refuses_the_signals_view_and_back(tiny_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    runner = CliRunner()
+    for model, view in (("custom_cnn", "signals"), ("signal_cnn", "traces")):
+        args = ["fit", "--data", str(tiny_dataset), "--out", str(tmp_path / model), "--view", view, "--model", model]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "does not take the" in result.output, result.output

@@ -10,13 +10,13 @@ import numpy as np
 from rich.progress import Progress
 
 from edge.labels import LABEL_KEYS
-from edge.preprocess import PreprocessConfig, decode_image, preprocess
+from edge.preprocess import PreprocessConfig, decode_image, model_input_shape, preprocess
 from train.dataset import DataSplit, ScanRecord
 
 
 @dataclass(frozen=True)
 class SplitArrays:
-    images: np.ndarray  # uint8 (N, S, S)
+    images: np.ndarray  # model inputs: uint8 (N, S, S) images, or float32 (N, samples, leads) for signals
     labels: np.ndarray  # int (N,), index into LABELS
     paths: list[str]
 
@@ -30,8 +30,10 @@ def load_arrays(
 ) -> SplitArrays:
     """Preprocessed images of ``records``; ``transform`` (a BGR scan -> BGR scan, e.g. a re-layout
     of train.relayout) is applied to each decoded scan first."""
-    size = config.input_size
-    images = np.empty((len(records), size, size), dtype=np.uint8)
+    shape = model_input_shape(config)[1:]
+    if config.view != "signals":
+        shape = shape[:-1]  # the channel axis is added at batching
+    images = np.empty((len(records), *shape), dtype=np.float32 if config.view == "signals" else np.uint8)
     with Progress(transient=True) as progress:
         task = progress.add_task(description, total=len(records))
         for i, record in enumerate(records):

@@ -89,14 +89,32 @@ class ModelName(str, Enum):
     optimized_cnn = "optimized_cnn"
     mobilenet_v2 = "mobilenet_v2"
     resnet50 = "resnet50"
+    signal_cnn = "signal_cnn"
     all = "all"
+
+
+Monitor = Enum("Monitor", {m: m for m in ("val_loss", "val_macro_f1")}, type=str)  # train.fit.MONITORS
+
+# The views each network takes (train.models.Architecture.views; a test keeps them equal).
+SIGNAL_MODELS = ("signal_cnn",)
+
+
+def _models_for(model: ModelName, view: str) -> list[str]:
+    """The networks to train: ``all`` is every network that takes ``view``."""
+    takes = (lambda name: name in SIGNAL_MODELS) if view == "signals" else (lambda name: name not in SIGNAL_MODELS)
+    if model is ModelName.all:
+        return [m.value for m in ModelName if m is not ModelName.all and takes(m.value)]
+    if not takes(model.value):
+        wanted = "--view signals" if model.value in SIGNAL_MODELS else "an image view (page, leads or traces)"
+        raise typer.BadParameter(f"{model.value} does not take the {view} view: use {wanted}", param_hint="--model")
+    return [model.value]
 
 
 @app.command()
 def fit(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder.")],
-    model: Annotated[ModelName, typer.Option("--model", help="Network to train; `all` trains the four in turn.")] = (
+    model: Annotated[ModelName, typer.Option("--model", help="Network to train; `all`: every one taking --view.")] = (
         ModelName.custom_cnn
     ),
     split_file: Annotated[
@@ -109,10 +127,18 @@ def fit(
         View,
         typer.Option(
             help="What the model sees: page (the grid area, as the paper), leads (the 12 lead panels found "
-            "whatever the layout, in canonical order) or traces (those panels as redrawn binary traces)."
+            "whatever the layout, in canonical order), traces (those panels as redrawn binary traces) or signals "
+            "(the 12 digitized leads in mV, for signal_cnn)."
         ),
     ] = View.page,
-    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience on validation loss.")] = 5,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs) on --monitor.")] = 5,
+    monitor: Annotated[
+        Monitor,
+        typer.Option(help="What early stopping watches and keeps the best epoch of: validation loss or macro-F1."),
+    ] = "val_loss",
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", min=1e-7, help="Adam's learning rate.")
+    ] = 1e-4,  # FitSettings.learning_rate (train.fit imports Keras, which --help should not wait for)
     repeats: Annotated[
         int,
         typer.Option(
@@ -160,13 +186,15 @@ def fit(
     if protocol not in ("grouped", "paper"):
         console.print(f"[red]error:[/red] --protocol must be grouped or paper (got {protocol!r})")
         raise typer.Exit(2)
-    names = [m.value for m in ModelName if m is not ModelName.all] if model is ModelName.all else [model.value]
+    names = _models_for(model, view.value)
     out.mkdir(parents=True, exist_ok=True)
     config = replace(PreprocessConfig(), input_size=image_size, view=view.value)
     common = dict(
         epochs=epochs,
         batch_size=batch_size,
         patience=patience,
+        learning_rate=learning_rate,
+        monitor=Monitor(monitor).value,
         seed=seed,
         mixed_precision=mixed_precision,
         distribute=distribute,

@@ -19,6 +19,8 @@ import keras
 from keras import layers
 
 from edge.labels import LABELS
+from edge.lead_matrix import SIGNAL_SAMPLES
+from edge.preprocess import IMAGE_VIEWS
 
 N_CLASSES = len(LABELS)
 
@@ -151,6 +153,15 @@ class Architecture:
     build: Callable[..., keras.Model]
     # With pretrained weights: after training the head, unfreeze this many top layers of the base.
     fine_tune_top_layers: int = 0
+    views: tuple[str, ...] = IMAGE_VIEWS  # the preprocessing views whose input it takes
+
+
+def _signal_cnn(input_size: int, weights: str = "none", n_classes: int = N_CLASSES) -> keras.Model:
+    """signal_cnn behind the image networks' build signature: its input is the signals view's
+    (edge.lead_matrix), whatever the image size; it has no pretrained weights."""
+    if weights != "none":
+        raise ValueError("signal_cnn has no pretrained weights: use weights 'none'")
+    return signal_cnn(SIGNAL_SAMPLES, n_classes=n_classes)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -160,6 +171,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("optimized_cnn", optimized_cnn),
         Architecture("mobilenet_v2", mobilenet_v2),
         Architecture("resnet50", resnet50, fine_tune_top_layers=30),
+        Architecture("signal_cnn", _signal_cnn, views=("signals",)),
     )
 }
 
