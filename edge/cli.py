@@ -572,7 +572,7 @@ def models(
         table.add_row(
             escape(row["name"]),
             row["variant"],
-            f"{row['view']} {row['input']}",
+            f"{row['view']} {'x'.join(str(n) for n in row['input_shape'][:2])}",
             str(row["kib"]),
             fig(row["test_accuracy"]),
             fig(row["test_macro_f1"]),

@@ -132,6 +132,12 @@ def test_models_lists_the_shipped_default():
     from tests.conftest import SHIPPED_INT8, SHIPPED_MODEL
 
     assert SHIPPED_MODEL.stem in result.output and SHIPPED_INT8.stem in result.output and "yes" in result.output
+    from edge.card import load_card
+    from edge.preprocess import model_input_shape
+
+    config = load_card(SHIPPED_MODEL).preprocessing
+    shape = "x".join(str(n) for n in model_input_shape(config)[1:3])  # 625x12 for leads, 128x128 for images
+    assert f"{config.view} {shape}" in result.output
 
 
 def test_models_in_an_empty_folder_is_a_usage_error(tmp_path):
