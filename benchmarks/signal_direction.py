@@ -1,7 +1,7 @@
 """The signal direction (issue #13): the 12 digitized leads fed to a small 1-D CNN, scored on the
 generalization protocol's splits and layouts, beside the measurement and image directions.
 
-    python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 40]
+    python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 30] [--seeds 42 0 1]
 
 Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`: the plain
 image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other

@@ -200,17 +200,13 @@ class EcgClassifier:
         gate = check_ecg(bgr)
         t2 = time.perf_counter()
         config = self.card.preprocessing
-        try:
-            pre = preprocess(bgr, config)
-        except LayoutError as exc:
-            pre = preprocess(bgr, replace(config, view="page"))
-            if gate.is_ecg:
-                gate = replace(gate, is_ecg=False, reason=f"ECG layout not recognised: {exc}")
+        pre, gate = self._model_input(bgr, gate)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)
-            if turned is not None:  # an upside-down scan: read it the right way up
-                sheet, bgr = turned, turned.image
-                pre = preprocess(bgr, config)
+            if turned is not None:  # an upside-down scan: read it the right way up, if it reads so
+                turned_pre, turned_gate = self._model_input(turned.image, gate)
+                if turned_pre.layout is not None:
+                    sheet, pre, gate = turned, turned_pre, turned_gate
         t3 = time.perf_counter()
         reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:
@@ -224,6 +220,22 @@ class EcgClassifier:
             sheet_ms=(ts - t1) * 1e3,
         )  # fmt: skip
         return pre, gate, timings, reading, sheet
+
+    def _model_input(self, bgr: np.ndarray, gate: GateResult) -> tuple[PreprocessedImage, GateResult]:
+        """The model's input and the gate's verdict: a page whose 12 lead rows cannot be found (or,
+        for a signal model, whose leads cannot be digitized) is refused with the reason, and its page
+        view stands in as the image shown."""
+        config = self.card.preprocessing
+        try:
+            return preprocess(bgr, config), gate
+        except LayoutError as exc:
+            reason = f"ECG layout not recognised: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a digitizer failure refuses the page, never the folder
+            if config.view != "signals":
+                raise
+            reason = f"could not digitize the leads: {type(exc).__name__}: {exc}"
+        pre = preprocess(bgr, replace(config, view="page"))
+        return pre, (replace(gate, is_ecg=False, reason=reason) if gate.is_ecg else gate)
 
     def load_scan(self, source) -> np.ndarray:
         """Decode as this model's preprocessing would (reduced-scale decode of large JPEGs)."""

@@ -535,7 +535,8 @@ def models(
                 **row,
                 "variant": card.variant,
                 "view": card.preprocessing.view,
-                "input": card.preprocessing.input_size,
+                # An image model's side in px; null for a signal model (see input_shape).
+                "input": None if card.preprocessing.view == "signals" else card.preprocessing.input_size,
                 "input_shape": list(model_input_shape(card.preprocessing)[1:]),
                 "kib": round(entry.path.stat().st_size / 1024),
                 "test_accuracy": m.accuracy if m else None,

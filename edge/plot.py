@@ -61,7 +61,10 @@ def draw_lead_matrix(matrix: np.ndarray, fs: float = SIGNAL_FS) -> np.ndarray:
     """A BGR image of a signals-view model input (edge.lead_matrix): its 12 windows drawn as a 3x4
     printout would place them, so a user sees what the model read."""
     leads = {
+        # A lead the digitizer could not follow is all zeros in the matrix: said, not drawn flat.
         name: LeadSignal(name, (k // 3) * PANEL_SECONDS, matrix[:, k].astype(np.float64), 1.0)
+        if np.any(matrix[:, k])
+        else LeadSignal(name, (k // 3) * PANEL_SECONDS, np.full(len(matrix), np.nan), 0.0, "not read")
         for k, name in enumerate(LEAD_NAMES)
     }
     return draw_leads(Ecg(fs, "model input", leads, (), Scale(0.0, 0.0, "model input")))

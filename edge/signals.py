@@ -76,7 +76,7 @@ def _run_arrays(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     then top to bottom)."""
     height, width = ink.shape
     padded = np.zeros((width, height + 2), np.int8)  # column-major, so the search runs over contiguous rows
-    padded[:, 1:-1] = ink.T
+    padded[:, 1:-1] = ink.T != 0  # any non-zero is ink: a stray 255 must not unpair the runs
     change = np.diff(padded, axis=1)  # (width, height + 1): +1 where a run starts, -1 past its end
     x, y = np.nonzero(change)  # a run's start and its end follow each other in its column
     return x[0::2], y[0::2], y[1::2] - 1

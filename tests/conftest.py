@@ -11,10 +11,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
-# The full-integer variant shipped beside the default (for int8-only accelerators, tflite_runtime).
+# The default's full-integer variant (for int8-only accelerators, tflite_runtime): the default itself
+# when it is int8 (the signal model), else the file shipped beside it.
 SHIPPED_INT8 = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name.replace("_dynamic", "_int8"))
 # The image model shipped beside the default (the `traces` view: lead panels redrawn as an image).
 SHIPPED_TRACES = REPO / "models" / "custom_cnn_traces_dynamic.tflite"
+SHIPPED_TRACES_INT8 = REPO / "models" / "custom_cnn_traces_int8.tflite"
+SHIPPED_MODELS = sorted((REPO / "models").glob("*.tflite"))
 
 
 def shared_data_dir() -> Path | None:

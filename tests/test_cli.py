@@ -92,15 +92,15 @@ def test_wrong_usage_exits_2(args):
 
 def test_default_model_is_the_shipped_one(monkeypatch, tmp_path):
     from edge.resources import MODEL_ENV_VAR, MODELS_DIR_ENV_VAR, default_model_path
-    from tests.conftest import SHIPPED_INT8, SHIPPED_MODEL
+    from tests.conftest import SHIPPED_MODEL, SHIPPED_TRACES_INT8
 
     monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
     monkeypatch.delenv(MODELS_DIR_ENV_VAR, raising=False)
     assert default_model_path() == SHIPPED_MODEL
-    monkeypatch.setenv(MODEL_ENV_VAR, str(SHIPPED_INT8))
-    assert default_model_path() == SHIPPED_INT8
-    monkeypatch.setenv(MODEL_ENV_VAR, SHIPPED_INT8.stem)  # a listed name works too
-    assert default_model_path() == SHIPPED_INT8
+    monkeypatch.setenv(MODEL_ENV_VAR, str(SHIPPED_TRACES_INT8))  # another shipped model
+    assert default_model_path() == SHIPPED_TRACES_INT8
+    monkeypatch.setenv(MODEL_ENV_VAR, SHIPPED_TRACES_INT8.stem)  # a listed name works too
+    assert default_model_path() == SHIPPED_TRACES_INT8
     monkeypatch.setenv(MODEL_ENV_VAR, str(tmp_path / "m.tflite"))
     with pytest.raises(FileNotFoundError, match="m.tflite"):
         default_model_path()
@@ -129,9 +129,9 @@ def test_models_lists_installed_models_with_metrics(tiny_run):
 def test_models_lists_the_shipped_default():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0
-    from tests.conftest import SHIPPED_INT8, SHIPPED_MODEL
+    from tests.conftest import SHIPPED_MODEL, SHIPPED_MODELS
 
-    assert SHIPPED_MODEL.stem in result.output and SHIPPED_INT8.stem in result.output and "yes" in result.output
+    assert all(model.stem in result.output for model in SHIPPED_MODELS) and "yes" in result.output
     from edge.card import load_card
     from edge.preprocess import model_input_shape
 

@@ -7,10 +7,10 @@ import pytest
 from edge.card import load_card, sha256_file
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
-from tests.conftest import REPO, SHIPPED_INT8, SHIPPED_MODEL, sample_files
+from tests.conftest import REPO, SHIPPED_MODEL, SHIPPED_MODELS, SHIPPED_TRACES, SHIPPED_TRACES_INT8, sample_files
 
 
-@pytest.mark.parametrize("model", [SHIPPED_MODEL, SHIPPED_INT8], ids=["default", "int8"])
+@pytest.mark.parametrize("model", SHIPPED_MODELS, ids=lambda p: p.stem)
 def test_shipped_models_have_matching_cards_with_test_metrics(model):
     card = load_card(model)
     assert card.tflite_sha256 == sha256_file(model)
@@ -27,15 +27,20 @@ def test_shipped_models_have_matching_cards_with_test_metrics(model):
     assert card.agreement_with_keras.same_label_share >= 0.9
 
 
-@pytest.mark.parametrize("model", [SHIPPED_MODEL, SHIPPED_INT8], ids=["default", "int8"])
-def test_readme_quotes_the_shipped_cards_as_they_are(model):
+@pytest.mark.parametrize(
+    "model, doc",
+    [(SHIPPED_MODEL, "README.md"), (SHIPPED_TRACES, "docs/models.md"), (SHIPPED_TRACES_INT8, "docs/models.md")],
+    ids=["default", "traces", "traces-int8"],
+)
+def test_readme_quotes_the_shipped_cards_as_they_are(model, doc):
+    """The default in the README, the image model it replaced in docs/models.md."""
     metrics = load_card(model).test_metrics
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / doc).read_text()
     for value in (metrics.accuracy, metrics.balanced_accuracy, metrics.macro_f1):
         assert f"{value:.3f}" in readme
     assert f"{metrics.n_images} " in readme
     assert f"`models/{model.name}`" in readme
-    if model == SHIPPED_MODEL:
+    if model in (SHIPPED_MODEL, SHIPPED_TRACES):
         c = load_card(model).calibration
         for value in (c.ece_test_before, c.ece_test_after, c.test_accuracy_covered):
             assert f"{value:.3f}" in readme
@@ -101,3 +106,38 @@ def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_l
     result, pre = classifier.classify_with_input(sample_files()[0])
     assert result.reading is not None and result.reading.ecg.leads is pre.ecg.leads
     assert pre.ecg.rhythm == () and result.reading.ecg.rhythm  # strips read only for measuring
+
+
+def test_a_page_turned_over_that_no_longer_reads_keeps_its_first_reading(monkeypatch):
+    """The half-size upside-down check can see rows the full-size reading then does not find: the
+    scan is read as it was rather than crashing (a gate benchmark image did)."""
+    import numpy as np
+
+    import edge.classifier as classifier_module
+    from edge.sheet import Sheet
+
+    classifier = EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+    sample = sample_files()[0]
+    expected = classifier.classify(sample)
+    blank = Sheet(np.full((800, 1100, 3), 255, np.uint8), None, "frame", 2)
+    monkeypatch.setattr(classifier_module, "turn_upside_down", lambda *args: blank)
+    result = classifier.classify(sample)
+    assert result.is_ecg and result.label == expected.label and result.sheet is not blank
+
+
+def test_a_digitizer_failure_refuses_the_page_and_the_folder_goes_on(monkeypatch, tmp_path):
+    import edge.preprocess as preprocess_module
+
+    classifier = EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+    if classifier.card.preprocessing.view != "signals":
+        pytest.skip("the default model does not digitize")
+
+    def broken(*args, **kwargs):
+        raise IndexError("no trace in column 7")
+
+    monkeypatch.setattr(preprocess_module, "digitize", broken)
+    outcomes = list(classifier.classify_files(sample_files()[:2]))
+    assert [o.error for o in outcomes] == [None, None]
+    for outcome in outcomes:
+        assert not outcome.result.is_ecg
+        assert outcome.result.gate.reason == "could not digitize the leads: IndexError: no trace in column 7"

@@ -99,3 +99,14 @@ def test_a_lead_matrix_is_drawn_for_users_and_images_pass_as_they_are():
     assert (picture != flat).any()  # the waves are drawn
     image = np.full((64, 64), 200, np.uint8)
     assert model_input_picture(image) is image
+
+
+def test_a_lead_that_was_not_read_is_said_so_in_the_picture_not_drawn_flat():
+    from edge.plot import draw_lead_matrix
+
+    matrix = lead_matrix(_ecg())
+    missing = matrix.copy()
+    missing[:, LEAD_NAMES.index("V3")] = 0.0
+    flat = matrix.copy()
+    flat[:, LEAD_NAMES.index("V3")] = 1e-3  # read, and flat
+    assert (draw_lead_matrix(missing) != draw_lead_matrix(flat)).any()

@@ -134,3 +134,8 @@ def test_an_image_network_refuses_the_signals_view_and_back(tiny_dataset, tmp_pa
         args = ["fit", "--data", str(tiny_dataset), "--out", str(tmp_path / model), "--view", view, "--model", model]
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "does not take the" in result.output, result.output
+    # The paper's protocol augments images offline: not lead matrices.
+    args = ["fit", "--data", str(tiny_dataset), "--out", str(tmp_path / "paper"), "--view", "signals", "--model",
+            "signal_cnn", "--protocol", "paper"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "augments images" in result.output, result.output

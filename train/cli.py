@@ -230,6 +230,9 @@ def _fit_paper_protocol(names: list[str], data: Path, manifest: Path, out: Path,
     from train import paper_protocol
     from train.fit import FitSettings, fit_model
 
+    if config.view == "signals":  # its offline augmentation is the paper's, of images
+        console.print("[red]error:[/red] --protocol paper augments images: it takes an image view, not signals")
+        raise typer.Exit(2)
     if not manifest.is_file():
         console.print(f"[red]error:[/red] manifest not found: {manifest} (pass --manifest)")
         raise typer.Exit(2)

@@ -133,7 +133,8 @@ def fit_model(
     split_file: Path,
     test_name: str = "test",
 ) -> FitResult:
-    """Train, restore the best validation-loss weights, save the run folder of one model."""
+    """Train, restore the weights of the best epoch by ``settings.monitor``, save the run folder of
+    one model."""
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(settings.seed)
     device, scope = configure(settings.mixed_precision, settings.distribute)
