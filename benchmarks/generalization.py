@@ -2,6 +2,7 @@
 splits that mimic a clinic's next scans, and on synthetic printouts in other layouts.
 
     python benchmarks/generalization.py --data DATA [--folds 0 1 2] [--views page leads traces]
+    python benchmarks/generalization.py --data DATA --views traces signals --runs runs/fusion --out benchmarks/fusion
 
 Splits (made by `ecg-train split`):
 - ``image``: the plain grouped split (identical files grouped), fold 0, as reported so far;
@@ -38,6 +39,12 @@ from train.metrics import compute_metrics  # noqa: E402
 from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
 
 DEFAULT_VIEWS = ("page", "leads", "traces")
+# The network and recipe of a view other than the image views' Custom CNN (--image-size, --epochs,
+# --repeats): the signal model's, as benchmarks/signal_direction.py trains and the default ships.
+VIEW_RECIPES = {
+    "signals": ("signal_cnn", ["--epochs", "30", "--repeats", "2", "--patience", "30", "--learning-rate", "1e-3",
+                               "--monitor", "val_macro_f1"]),
+}  # fmt: skip
 
 
 def _run(args: list[str], log: Path) -> None:
@@ -57,11 +64,14 @@ def train_and_evaluate(args: argparse.Namespace, split_name: str, group_by: str,
         _run([*train_cli, "split", "-d", str(args.data), "-o", str(split_file), "--group-by", group_by,
               "--fold", str(fold)], log)  # fmt: skip
     run_dir = work / f"{view}-{split_name}"
-    model = run_dir / "custom_cnn" / "model.keras"
+    network, recipe = VIEW_RECIPES.get(
+        view, ("custom_cnn", ["--image-size", str(args.image_size), "--epochs", str(args.epochs),
+                              "--repeats", str(args.repeats)])
+    )  # fmt: skip
+    model = run_dir / network / "model.keras"
     if not model.is_file():
         _run([*train_cli, "fit", "-d", str(args.data), "-o", str(run_dir), "--split", str(split_file),
-              "--view", view, "--image-size", str(args.image_size), "--epochs", str(args.epochs),
-              "--repeats", str(args.repeats), "--seed", str(args.seed)], log)  # fmt: skip
+              "--view", view, "--model", network, *recipe, "--seed", str(args.seed)], log)  # fmt: skip
     layouts = run_dir / "layouts.json"
     if not layouts.is_file():
         _run([*train_cli, "evaluate", str(model), "-d", str(args.data), "--layout", "all", "-o", str(layouts)], log)
@@ -164,6 +174,14 @@ def figure(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _extra(args: argparse.Namespace) -> str:
+    """The options a run was written with, beyond the defaults, for its title line."""
+    extra = "" if list(args.views) == list(DEFAULT_VIEWS) else " --views " + " ".join(args.views)
+    out = args.out.resolve()
+    shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
+    return extra + ("" if out == HERE / "generalization" else f" --out {shown}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="the data set's images/ folder")
@@ -205,6 +223,8 @@ def main() -> int:
         f"Custom CNN, {args.image_size} px, {args.epochs} epochs x {args.repeats} augmented passes, seed {args.seed}, "
         "trained from scratch on this machine's CPU"
     )
+    if "signals" in args.views:
+        settings += f"; signals: signal_cnn, {' '.join(VIEW_RECIPES['signals'][1])}, seed {args.seed}"
     lines = [
         "Macro-F1 on test splits. *Plain split*: identical files grouped (the split used so far). *Day folds*: "
         "test sets of whole acquisition days (read from the footer) that training never saw, mean +/- SD over "
@@ -225,11 +245,11 @@ def main() -> int:
         json.dumps({"settings": settings, "splits": [s[0] for s in splits], "rows": rows}, indent=2) + "\n"
     )
     args.out.with_suffix(".md").write_text(
-        "# Generalization protocol\n\nWritten by `python benchmarks/generalization.py --data DATA`.\n\n"
+        f"# Generalization protocol\n\nWritten by `python benchmarks/generalization.py --data DATA{_extra(args)}`.\n\n"
         + "\n".join(lines)
         + "\n"
     )
-    figure(rows, REPO / "docs" / "figures" / "generalization.png")
+    figure(rows, REPO / "docs" / "figures" / f"{args.out.stem}.png")
     print("\n".join(lines))
     return 0
 
