@@ -2,6 +2,11 @@
 generalization protocol's splits and layouts, beside the measurement and image directions.
 
     python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 30] [--seeds 42 0 1]
+    python benchmarks/signal_direction.py --data DATA --reuse --fuse-with runs/fusion   # + fusion rows
+
+Fusion (``--fuse-with``): each signal model's probabilities averaged with those of the traces image
+model trained on the same split (`benchmarks/generalization.py --views traces signals --runs
+runs/fusion`, seed 42), every seed of the signal model against that one traces model.
 
 Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`: the plain
 image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other
@@ -50,6 +55,7 @@ from train.metrics import compute_metrics  # noqa: E402
 from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
 
 DIRECTION = "digitized leads -> 1-D CNN"
+FUSED = "1-D CNN + traces image model (probabilities averaged)"
 REFERENCE_DIRECTIONS = {
     "measurement_direction.json": ("measurements + statements, LR", "measurements + statements, random forest",
                                    "rate only (rate + RR irregularity), LR"),
@@ -106,9 +112,13 @@ def _rate_only(train_rate: np.ndarray, y_train: np.ndarray):
     return lambda rate: model.predict(features(rate))
 
 
-def fit_split(store: dict, split: DataSplit, split_file: Path, name: str, seed: int, args: argparse.Namespace) -> dict:
+def fit_split(
+    store: dict, split: DataSplit, split_file: Path, name: str, seed: int, args: argparse.Namespace
+) -> list[dict]:
     """Train through `ecg-train fit`'s own function (train.fit.fit_model: the recipe a shipped model
-    is made with), keep the run folder under ``args.runs``, and score every layout."""
+    is made with), keep the run folder under ``args.runs`` (with ``--reuse``, a model already there
+    is scored again), and score every layout; with ``--fuse-with``, also the average of its
+    probabilities and the traces model's of the same split."""
     import keras
 
     from edge.preprocess import PreprocessConfig
@@ -126,36 +136,59 @@ def fit_split(store: dict, split: DataSplit, split_file: Path, name: str, seed: 
                            patience=args.patience, repeats=args.repeats, seed=seed,
                            monitor="val_macro_f1")  # fmt: skip
     config = PreprocessConfig(view="signals")
-    result = fit_model(settings, config, train, val, test, args.runs / f"seed{seed}" / name / "signal_cnn", split_file)
-    model = keras.saving.load_model(result.model_path, compile=False)
+    run_dir = args.runs / f"seed{seed}" / name / "signal_cnn"
+    if args.reuse and (run_dir / "model.keras").is_file():
+        epochs_run = json.loads((run_dir / "run.json").read_text())["epochs_run"]
+    else:
+        epochs_run = fit_model(settings, config, train, val, test, run_dir, split_file).epochs_run
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     majority = int(np.bincount(y_all).argmax())
 
-    def predict(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        pred = np.full(len(x), majority)
+    def probabilities(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """A scan whose layout was not found: the training split's majority class."""
+        p = np.zeros((len(x), len(LABELS)))
+        p[:, majority] = 1.0
         if ok.any():
-            pred[ok] = predict_probabilities(model, SplitArrays(x[ok], np.zeros(int(ok.sum()), int), [])).argmax(1)
-        return pred
+            p[ok] = predict_probabilities(model, SplitArrays(x[ok], np.zeros(int(ok.sum()), int), []))
+        return p
 
-    val_f1 = compute_metrics(val.labels, predict(val.images, np.ones(len(val.labels), bool))).macro_f1
+    val_f1 = compute_metrics(val.labels, probabilities(val.images, np.ones(len(val.labels), bool)).argmax(1)).macro_f1
     rate_only = _rate_only(rate_train, train.labels)
-    row = {"direction": f"{DIRECTION}, seed {seed}", "view": "signals", "split": name, "seed": seed,
-           "val_macro_f1": val_f1, "epochs_run": result.epochs_run, "macro_f1": {}, "accuracy": {}, "recall": {},
-           "failures": {}, "same_as_rate_only": {}}  # fmt: skip
     tests = split.records_for("test")
-    for layout in LAYOUTS:
-        x, rate, ok, y = _arrays(store, tests, layout)
-        pred = predict(x, ok)
-        m = compute_metrics(y, pred)
-        row["macro_f1"][layout] = m.macro_f1
-        row["accuracy"][layout] = m.accuracy
-        row["recall"][layout] = m.recall
-        row["failures"][layout] = int((~ok).sum())
-        row["same_as_rate_only"][layout] = float(np.mean(pred == rate_only(rate)))
-    row["n_test"] = len(tests)
-    other = np.mean([row["macro_f1"][n] for n in OTHER_LAYOUTS])
-    print(f"{name}, seed {seed}: val {val_f1:.3f} ({result.epochs_run} epochs), "
-          f"test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, other layouts {other:.3f}", flush=True)  # fmt: skip
-    return row
+    traces = _traces_probabilities(args.fuse_with / f"traces-{name}" / "layouts.json") if args.fuse_with else None
+    rows = []
+    for direction in [DIRECTION] + ([FUSED] if traces is not None else []):
+        row = {"direction": f"{direction}, seed {seed}", "view": "signals" if direction == DIRECTION else None,
+               "split": name, "seed": seed, "val_macro_f1": val_f1, "epochs_run": epochs_run, "macro_f1": {},
+               "accuracy": {}, "recall": {}, "failures": {}, "same_as_rate_only": {}}  # fmt: skip
+        for layout in LAYOUTS:
+            x, rate, ok, y = _arrays(store, tests, layout)
+            p = probabilities(x, ok)
+            if direction == FUSED:
+                p = (p + np.stack([traces[layout][r.path] for r in tests])) / 2
+            pred = p.argmax(1)
+            m = compute_metrics(y, pred)
+            row["macro_f1"][layout] = m.macro_f1
+            row["accuracy"][layout] = m.accuracy
+            row["recall"][layout] = m.recall
+            row["failures"][layout] = int((~ok).sum())
+            row["same_as_rate_only"][layout] = float(np.mean(pred == rate_only(rate)))
+        row["n_test"] = len(tests)
+        other = np.mean([row["macro_f1"][n] for n in OTHER_LAYOUTS])
+        print(f"{name}, {direction}, seed {seed}: val {val_f1:.3f} ({epochs_run} epochs), "
+              f"test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, other layouts {other:.3f}", flush=True)  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _traces_probabilities(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """layout -> scan path -> probabilities, from `ecg-train evaluate --layout all`'s output."""
+    if not path.is_file():
+        raise SystemExit(f"{path} missing: run benchmarks/generalization.py --views traces signals first")
+    return {
+        r["layout"]: {Path(p).as_posix(): np.array(q) for p, q in zip(r["paths"], r["probabilities"])}
+        for r in json.loads(path.read_text())
+    }
 
 
 def main() -> int:
@@ -172,6 +205,11 @@ def main() -> int:
     )
     runs_help = "run folders, one per seed and split (RUNS/seedS/SPLIT/signal_cnn, as `ecg-train fit` writes them)"
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "signal_direction", help=runs_help)
+    parser.add_argument("--reuse", action="store_true", help="score run folders already in --runs, not retrain")
+    parser.add_argument(
+        "--fuse-with", type=Path, default=None,
+        help="runs of benchmarks/generalization.py --views traces ...: also score the average with the traces model",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
     args = parser.parse_args()
     if args.epochs < 1:
@@ -184,10 +222,19 @@ def main() -> int:
     tests = sorted({r.path for s in splits.values() for r in s.records_for("test")})
     tasks = [(rel, AS_SCANNED) for rel in everything] + [(rel, layout) for layout in OTHER_LAYOUTS for rel in tests]
     store = read_signals(args.data, tasks, args.cache or args.work / "signals.npz", args.jobs)
-    rows = [fit_split(store, splits[name], path, name, seed, args) for seed in args.seeds for name, path in split_files]
+    rows = [
+        row for seed in args.seeds for name, path in split_files for row in fit_split(store, splits[name], path, name,
+                                                                                      seed, args)
+    ]  # fmt: skip
     # Day folds swing by several points between seeds of one recipe: every seed gets its row, and
     # the direction's row is the mean over all of them (folds x seeds).
-    everyone = [{**r, "direction": f"{DIRECTION}, {len(args.seeds)} seeds"} for r in rows]
+    everyone = [
+        {**r, "direction": f"{d}, {len(args.seeds)} seeds"}
+        for d in (DIRECTION, FUSED)
+        for r in rows
+        if r["direction"].startswith(d + ", seed")
+    ]
+    own = [r for r in rows if r["direction"].startswith(DIRECTION + ", seed")]
     reference_rows = []
     for file, directions in REFERENCE_DIRECTIONS.items():
         path = HERE / file
@@ -197,13 +244,24 @@ def main() -> int:
                 for r in json.loads(path.read_text())["rows"]
                 if r["direction"] in directions and r["split"] in splits
             ]
-    days = [r for r in rows if r["split"].startswith("day")]
+    days = [r for r in own if r["split"].startswith("day")]
     leaning = float(np.mean([np.mean(list(r["same_as_rate_only"].values())) for r in days])) if days else float("nan")
     recall = {
         label.short_name: float(np.mean([r["recall"][AS_SCANNED][k] for r in days])) if days else float("nan")
         for k, label in enumerate(LABELS)
     }
-    failures = {n: sum(r["failures"][n] for r in rows if r["seed"] == args.seeds[0]) for n in LAYOUTS}
+    failures = {n: sum(r["failures"][n] for r in own if r["seed"] == args.seeds[0]) for n in LAYOUTS}
+    fused_days = [r for r in rows if r["direction"].startswith(FUSED) and r["split"].startswith("day")]
+    fused_recall = (
+        "Fused with the traces model, day-fold recall, 3x4: "
+        + ", ".join(
+            f"{label.short_name} {np.mean([r['recall'][AS_SCANNED][k] for r in fused_days]):.2f}"
+            for k, label in enumerate(LABELS)
+        )
+        + ". "
+        if fused_days
+        else ""
+    )
     machine = describe()
     lines = [
         "Macro-F1 on the test splits of the generalization protocol (same splits and layouts as "
@@ -219,7 +277,8 @@ def main() -> int:
         "",
         f"Day-fold recall, 3x4, mean over folds and seeds: {', '.join(f'{k} {v:.2f}' for k, v in recall.items())}. "
         f"Same answer as a rate-only classifier on {leaning:.0%} of the day-fold test scans (all layouts). "
-        f"Epochs run (early stopping on validation macro-F1): {', '.join(str(r['epochs_run']) for r in rows)} of "
+        f"{fused_recall}"
+        f"Epochs run (early stopping on validation macro-F1): {', '.join(str(r['epochs_run']) for r in own)} of "
         f"{args.epochs}, {args.repeats} passes each. Plain split: {split_check}. "
         "Layout not found (majority class given), per layout: "
         + ", ".join(f"{n} {failures[n]}" for n in LAYOUTS)
