@@ -39,12 +39,10 @@ from train.metrics import compute_metrics  # noqa: E402
 from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
 
 DEFAULT_VIEWS = ("page", "leads", "traces")
-# The network and recipe of a view other than the image views' Custom CNN (--image-size, --epochs,
-# --repeats): the signal model's, as benchmarks/signal_direction.py trains and the default ships.
-VIEW_RECIPES = {
-    "signals": ("signal_cnn", ["--epochs", "30", "--repeats", "2", "--patience", "30", "--learning-rate", "1e-3",
-                               "--monitor", "val_macro_f1"]),
-}  # fmt: skip
+# The network of a view other than the image views' Custom CNN (trained with --image-size, --epochs,
+# --repeats): signal_cnn, with `ecg-train fit`'s own recipe for it (train.cli.NETWORK_RECIPES), as the
+# default ships.
+VIEW_RECIPES = {"signals": ("signal_cnn", [])}
 
 
 def _run(args: list[str], log: Path) -> None:
@@ -224,7 +222,9 @@ def main() -> int:
         "trained from scratch on this machine's CPU"
     )
     if "signals" in args.views:
-        settings += f"; signals: signal_cnn, {' '.join(VIEW_RECIPES['signals'][1])}, seed {args.seed}"
+        from train.cli import NETWORK_RECIPES
+
+        settings += f"; signals: signal_cnn, {NETWORK_RECIPES['signal_cnn']}, seed {args.seed}"
     lines = [
         "Macro-F1 on test splits. *Plain split*: identical files grouped (the split used so far). *Day folds*: "
         "test sets of whole acquisition days (read from the footer) that training never saw, mean +/- SD over "

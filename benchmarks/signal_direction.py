@@ -50,6 +50,7 @@ from measurement_direction import add_split_arguments, make_splits, read_cached 
 
 from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
 from edge.lead_matrix import SIGNAL_SAMPLES  # noqa: E402
+from train.cli import NETWORK_RECIPES  # noqa: E402
 from train.dataset import DataSplit  # noqa: E402
 from train.metrics import compute_metrics  # noqa: E402
 from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
@@ -134,7 +135,7 @@ def fit_split(
     (train, rate_train, y_all), (val, _, _), (test, _, _) = arrays("train"), arrays("val"), arrays("test")
     settings = FitSettings(model="signal_cnn", epochs=args.epochs, learning_rate=args.learning_rate,
                            patience=args.patience, repeats=args.repeats, seed=seed,
-                           monitor="val_macro_f1")  # fmt: skip
+                           monitor=NETWORK_RECIPES["signal_cnn"]["monitor"])  # fmt: skip
     config = PreprocessConfig(view="signals")
     run_dir = args.runs / f"seed{seed}" / name / "signal_cnn"
     if args.reuse and (run_dir / "model.keras").is_file():
@@ -194,12 +195,11 @@ def _traces_probabilities(path: Path) -> dict[str, dict[str, np.ndarray]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_split_arguments(parser, "signal", "signals.npz")
-    parser.add_argument("--epochs", type=int, default=30, help="at least 1")
-    parser.add_argument("--repeats", type=int, default=2, help="augmented passes over the train split per epoch")
-    parser.add_argument(
-        "--patience", type=int, default=30, help="early stopping on validation macro-F1 (default: none, the best kept)"
-    )
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    recipe = NETWORK_RECIPES["signal_cnn"]  # `ecg-train fit --model signal_cnn`'s, the shipped model's
+    parser.add_argument("--epochs", type=int, default=recipe["epochs"], help="at least 1")
+    parser.add_argument("--repeats", type=int, default=recipe["repeats"], help="augmented passes per epoch")
+    parser.add_argument("--patience", type=int, default=recipe["patience"], help="early stopping on val. macro-F1")
+    parser.add_argument("--learning-rate", type=float, default=recipe["learning_rate"])
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=[42, 0, 1], help="each split trained once per seed (the first shipped)"
     )
