@@ -34,7 +34,7 @@ from machine import describe, summary  # noqa: E402
 
 from edge.card import card_path_for, load_card  # noqa: E402
 from edge.classifier import EcgClassifier  # noqa: E402
-from edge.preprocess import PreprocessConfig, preprocess  # noqa: E402
+from edge.preprocess import PreprocessConfig, model_input_shape, preprocess  # noqa: E402
 from edge.resources import DEFAULT_POINTER  # noqa: E402
 
 SAMPLES = REPO / "samples"
@@ -91,7 +91,7 @@ def variant_rows(run_dir: Path, runs: int) -> list[dict]:
                 "macro_f1": keras_metrics["macro_f1"],
                 "same_label_share": 1.0,
                 "max_probability_difference": 0.0,
-                "inference": keras_latency(model_dir / "model.keras", images, runs),
+                "inference": keras_latency(model_dir / "model.keras", images, model_input_shape(config), runs),
                 "preprocessing": {k: asdict(v) for k, v in pre.items()},
             }
         )
@@ -122,10 +122,8 @@ def variant_rows(run_dir: Path, runs: int) -> list[dict]:
     return rows
 
 
-def keras_latency(model_path: Path, images: np.ndarray, runs: int) -> dict[str, dict]:
+def keras_latency(model_path: Path, images: np.ndarray, shape: tuple[int, ...], runs: int) -> dict[str, dict]:
     import keras
-
-    shape = (1, *images.shape[1:], 1) if images.dtype == np.uint8 else (1, *images.shape[1:])  # model_input_shape
 
     model = keras.saving.load_model(model_path, compile=False)
     result = {}

@@ -42,7 +42,7 @@ DEFAULT_VIEWS = ("page", "leads", "traces")
 # The network of a view other than the image views' Custom CNN (trained with --image-size, --epochs,
 # --repeats): signal_cnn, with `ecg-train fit`'s own recipe for it (train.cli.NETWORK_RECIPES), as the
 # default ships.
-VIEW_RECIPES = {"signals": ("signal_cnn", [])}
+VIEW_NETWORKS = {"signals": "signal_cnn"}
 
 
 def _run(args: list[str], log: Path) -> None:
@@ -62,10 +62,9 @@ def train_and_evaluate(args: argparse.Namespace, split_name: str, group_by: str,
         _run([*train_cli, "split", "-d", str(args.data), "-o", str(split_file), "--group-by", group_by,
               "--fold", str(fold)], log)  # fmt: skip
     run_dir = work / f"{view}-{split_name}"
-    network, recipe = VIEW_RECIPES.get(
-        view, ("custom_cnn", ["--image-size", str(args.image_size), "--epochs", str(args.epochs),
-                              "--repeats", str(args.repeats)])
-    )  # fmt: skip
+    network = VIEW_NETWORKS.get(view, "custom_cnn")
+    recipe = [] if view in VIEW_NETWORKS else ["--image-size", str(args.image_size), "--epochs", str(args.epochs),
+                                               "--repeats", str(args.repeats)]  # fmt: skip
     model = run_dir / network / "model.keras"
     if not model.is_file():
         _run([*train_cli, "fit", "-d", str(args.data), "-o", str(run_dir), "--split", str(split_file),

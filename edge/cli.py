@@ -236,8 +236,8 @@ def _readable_line(path: Path, result) -> str:
         grid = f"  [dim]layout {result.layout}[/dim]"
     else:
         grid = "" if result.grid_found else "  [yellow](no grid found: whole page used)[/yellow]"
-    if _sheet_note(result.sheet):
-        grid += f"  {_sheet_note(result.sheet)}"
+    if note := _sheet_note(result.sheet):
+        grid += f"  {note}"
     doubt = f"  [yellow]({UNCERTAIN})[/yellow]" if result.uncertain else ""
     signals = f"  [yellow]({escape(result.signals_error)})[/yellow]" if result.signals_error else ""
     if result.reading is not None:
@@ -367,8 +367,8 @@ def _digitized_line(path: Path, reading, written: Path | None) -> str:
         parts.append(escape("; ".join(st.text for st in reading.statements)))
     q = reading.quality
     parts.append("[green]checks ok[/green]" if q.ok else f"[yellow]{escape('; '.join(q.warnings))}[/yellow]")
-    if _sheet_note(reading.sheet):
-        parts.append(_sheet_note(reading.sheet))
+    if note := _sheet_note(reading.sheet):
+        parts.append(note)
     if written is not None:
         parts.append(f"[dim]-> {escape(str(written))}[/dim]")
     return "  ".join(parts)

@@ -269,14 +269,12 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
     """Raises edge.leads.LayoutError when a leads/traces view finds no 12-lead layout."""
     source_shape = (bgr.shape[0], bgr.shape[1])
-    if config.view == "signals":
-        page = read_page(bgr, config.work_size, config.leads)
-        layout = find_layout(page, config.leads)
-        ecg = digitize(page, layout, rhythm=False)  # the input is the 12 leads' first 2.5 s
-        return PreprocessedImage(lead_matrix(ecg), None, source_shape, layout, page, ecg)
     if config.view != "page":
         page = read_page(bgr, config.work_size, config.leads)
         layout = find_layout(page, config.leads)
+        if config.view == "signals":
+            ecg = digitize(page, layout, rhythm=False)  # the input is the 12 leads' first 2.5 s
+            return PreprocessedImage(lead_matrix(ecg), None, source_shape, layout, page, ecg)
         return PreprocessedImage(
             image=lead_view(page, layout, config), grid=None, source_shape=source_shape, layout=layout, page=page
         )

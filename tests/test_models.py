@@ -23,14 +23,15 @@ EXPECTED_PARAMETERS = {
 
 def test_cli_choices_match_the_architectures():
     assert [m.value for m in ModelName if m is not ModelName.all] == list(ARCHITECTURES)
-    from train.cli import IMAGE_RECIPE, NETWORK_RECIPES, SIGNAL_MODELS
-    from train.fit import FitSettings
+    from train.cli import IMAGE_RECIPE, NETWORK_RECIPES, SIGNAL_MODELS, Monitor
+    from train.fit import MONITORS, FitSettings
 
     # The CLI's copies of facts that live with Keras (kept apart so --help needs no Keras import).
     assert SIGNAL_MODELS == tuple(name for name, a in ARCHITECTURES.items() if a.views == ("signals",))
     defaults = FitSettings(model="custom_cnn")
     assert IMAGE_RECIPE == {k: getattr(defaults, k) for k in IMAGE_RECIPE}
     assert set(NETWORK_RECIPES) <= set(ARCHITECTURES)
+    assert tuple(m.value for m in Monitor) == MONITORS
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))

@@ -34,8 +34,9 @@ class BatchSequence(keras.utils.PyDataset):
         super().__init__()
         self.arrays = arrays
         self.batch_size = batch_size
-        self.signals = arrays.images.ndim == 3 and arrays.images.dtype != np.uint8
-        self.augment = (True if self.signals else train_augmentation(seed)) if augment else None
+        self.signals = arrays.images.dtype != np.uint8  # lead matrices (mV); images are uint8
+        self.augment = augment
+        self.image_augment = train_augmentation(seed) if augment and not self.signals else None
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
         # Each epoch sees every image `repeats` times, each time differently augmented.
@@ -52,8 +53,8 @@ class BatchSequence(keras.utils.PyDataset):
         if self.signals:
             x = augment_signals(images, self.rng) if self.augment else images.astype(np.float32)
             return x, keras.utils.to_categorical(self.arrays.labels[idx], N_CLASSES)
-        if self.augment is not None:
-            images = augment_batch(self.augment, images)
+        if self.image_augment is not None:
+            images = augment_batch(self.image_augment, images)
         x = images.astype(np.float32)[..., None]
         y = keras.utils.to_categorical(self.arrays.labels[idx], N_CLASSES)
         return x, y
