@@ -77,6 +77,11 @@ def prepare(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
+    if args.jobs > 1:
+        return _train_in_parallel(args)
+    import cv2
+
+    cv2.setNumThreads(args.threads)  # several fits share the machine's cores with --jobs
     from edge.preprocess import PreprocessConfig
     from train.arrays import SplitArrays
     from train.fit import FitSettings, fit_model, predict_probabilities
@@ -108,19 +113,30 @@ def train(args: argparse.Namespace) -> int:
             settings = FitSettings(model=net, epochs=args.epochs, batch_size=args.batch_size, patience=args.patience,
                                    repeats=args.repeats, learning_rate=args.learning_rate)  # fmt: skip
             t0 = time.monotonic()
-            result = fit_model(settings, config, train_arr, val_arr, test_arr, out_dir, Path(f"split-{split}.json"))
+            split_file = args.arrays.parent / f"split-{split}.json"  # written by `prepare` beside the arrays
+            result = fit_model(settings, config, train_arr, val_arr, test_arr, out_dir, split_file)
             import keras
 
             model = keras.models.load_model(result.model_path, compile=False)
             layouts = {}
             for layout in LAYOUTS:
                 arr = subset(data[f"{split}_test"], layout)
-                predicted = np.argmax(predict_probabilities(model, arr), axis=1)
+                probabilities = predict_probabilities(model, arr)
+                predicted = np.argmax(probabilities, axis=1)
                 m = compute_metrics(arr.labels, predicted)
+                # Probabilities and paths let benchmarks/signal_direction.py fuse these models with the signal model.
                 layouts[layout] = {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "recall": m.recall,
-                                   "y_pred": predicted.tolist()}  # fmt: skip
+                                   "y_pred": predicted.tolist(), "paths": arr.paths,
+                                   "probabilities": probabilities.astype(float).round(5).tolist()}  # fmt: skip
             (out_dir / "layouts.json").write_text(json.dumps(layouts) + "\n")
-            result.model_path.unlink()  # large (ResNet50: ~95 MB) and not shipped
+            val_p = predict_probabilities(model, val_arr)
+            val_record = {"paths": val_arr.paths, "y_true": val_arr.labels.tolist(),
+                          "probabilities": val_p.astype(float).round(5).tolist()}  # fmt: skip
+            (out_dir / "val.json").write_text(json.dumps(val_record) + "\n")
+            if f"{split}/{net}" in args.keep:
+                model.save(out_dir / "model.keras")  # loaded without its optimizer: the weights alone
+            else:
+                result.model_path.unlink()  # large (ResNet50: ~95 MB) and not shipped
             done.append(f"{split}/{net}")
             print(f"{split} {net}: {result.epochs_run} epochs, {time.monotonic() - t0:.0f} s, test macro-F1 "
                   f"{layouts[AS_SCANNED]['macro_f1']:.3f}", flush=True)  # fmt: skip
@@ -129,13 +145,52 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+# Slowest first, so that the long fits start at once (seconds per fit on an H200, one at a time: ~190, ~170, ~40, ~40).
+_SLOWEST_FIRST = ("mobilenet_v2", "resnet50", "optimized_cnn", "custom_cnn")
+
+
+def _train_in_parallel(args: argparse.Namespace) -> int:
+    """One process per (split, network), ``--jobs`` at a time: a small network on a big GPU is bound by
+    Python's per-step work, so fits side by side finish sooner than one after another."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [(s, n) for n in _SLOWEST_FIRST if n in args.nets for s in args.splits]
+    start = time.monotonic()
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def one(pair: tuple[str, str]) -> int:
+        split, net = pair
+        if time.monotonic() - start > args.budget_s:
+            print(f"budget spent: skipping {net} on {split}", flush=True)
+            return 0
+        command = [sys.executable, __file__, "train", "--arrays", str(args.arrays), "--out", str(args.out),
+                   "--nets", net, "--splits", split, "--epochs", str(args.epochs), "--patience", str(args.patience),
+                   "--repeats", str(args.repeats), "--batch-size", str(args.batch_size),
+                   "--learning-rate", str(args.learning_rate), "--threads", str(threads),
+                   "--keep", *args.keep]  # fmt: skip
+        log = args.out / f"log-{split}-{net}.txt"
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        with log.open("w") as f:
+            rc = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        tail = log.read_text().strip().splitlines()[-1:] if log.is_file() else []
+        print(f"[{time.monotonic() - start:.0f} s] {split} {net}: exit {rc}; {' '.join(tail)[-200:]}", flush=True)
+        return rc
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        codes = list(pool.map(one, pairs))
+    _bundle(args.out, args.bundle)
+    return max(codes, default=0)
+
+
 def _bundle(results: Path, bundle: Path | None) -> None:
     if bundle is None:
         return
     bundle.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(bundle, "w:gz") as tar:
         for path in sorted(results.rglob("*")):
-            if path.is_file() and path.suffix in (".json", ".csv"):
+            if path.is_file() and path.suffix in (".json", ".csv", ".txt", ".keras"):
                 tar.add(path, arcname=str(path.relative_to(results)))
 
 
@@ -146,6 +201,8 @@ def report(args: argparse.Namespace) -> int:
 
     rows = []
     for metrics_file in sorted(args.results.glob("*/*/metrics.json")):
+        if metrics_file.parent.parent.name not in SPLITS:
+            continue
         split, net = metrics_file.parent.parent.name, metrics_file.parent.name
         metrics = json.loads(metrics_file.read_text())
         run = json.loads((metrics_file.parent / "run.json").read_text())
@@ -193,12 +250,31 @@ def report(args: argparse.Namespace) -> int:
     text = "\n".join(lines + summary_lines) + (
         f"\n\nView `{rows[0]['view']}` at {rows[0]['image_size']} px, trained from scratch; {device}.\n"
     )
+    _export_for_fusion(args.results)
     (HERE / "four_networks.json").write_text(json.dumps(rows, indent=1) + "\n")
     (HERE / "four_networks.md").write_text(
         "# The four networks on the traces view\n\nWritten by `python benchmarks/four_networks.py report`.\n\n" + text
     )
     print(text)
     return 0
+
+
+# benchmarks/signal_direction.py's names for this script's splits.
+_FUSION_SPLIT_NAMES = {"plain": "image-fold0", **{f"day-fold{k}": f"day-fold{k}" for k in range(3)}}
+
+
+def _export_for_fusion(results: Path) -> None:
+    """RESULTS/fuse-NET/traces-SPLIT/layouts.json: each network's test probabilities in every layout,
+    in the form `benchmarks/signal_direction.py --fuse-with RESULTS/fuse-NET` reads."""
+    for layouts_file in sorted(results.glob("*/*/layouts.json")):
+        split, net = layouts_file.parent.parent.name, layouts_file.parent.name
+        layouts = json.loads(layouts_file.read_text())
+        if split not in _FUSION_SPLIT_NAMES or "probabilities" not in next(iter(layouts.values())):
+            continue
+        out = results / f"fuse-{net}" / f"traces-{_FUSION_SPLIT_NAMES[split]}" / "layouts.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"layout": k, "paths": v["paths"], "probabilities": v["probabilities"]} for k, v in layouts.items()]
+        out.write_text(json.dumps(rows) + "\n")
 
 
 def main() -> int:
@@ -220,6 +296,9 @@ def main() -> int:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--learning-rate", type=float, default=1e-4)
     t.add_argument("--budget-s", type=float, default=1e9, help="start no new fit after this many seconds")
+    t.add_argument("--jobs", type=int, default=1, help="fits run side by side, one process each")
+    t.add_argument("--threads", type=int, default=1, help="OpenCV threads of one fit")
+    t.add_argument("--keep", nargs="*", default=[], metavar="SPLIT/NET", help="fits whose model.keras is kept")
     r = sub.add_parser("report")
     r.add_argument("results", type=Path)
     args = parser.parse_args()

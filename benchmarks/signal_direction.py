@@ -2,11 +2,13 @@
 generalization protocol's splits and layouts, beside the measurement and image directions.
 
     python benchmarks/signal_direction.py --data DATA [--folds 0 1 2] [--jobs 2] [--epochs 30] [--seeds 42 0 1]
-    python benchmarks/signal_direction.py --data DATA --reuse --fuse-with runs/fusion   # + fusion rows
+    python benchmarks/signal_direction.py --data DATA --reuse --fuse-with runs/four-gpu/fuse-optimized_cnn
 
-Fusion (``--fuse-with``): each signal model's probabilities averaged with those of the traces image
-model trained on the same split (`benchmarks/generalization.py --views traces signals --runs
-runs/fusion`, seed 42), every seed of the signal model against that one traces model.
+Fusion (``--fuse-with``): each signal model's probabilities averaged with those of a traces image
+model trained on the same split, every seed of the signal model against that one traces model: the
+shipped fusion's partner is `benchmarks/four_networks.py`'s optimized CNN (trained on a GPU; its
+`report` writes RESULTS/fuse-NET), and `benchmarks/generalization.py --views traces signals --runs
+runs/fusion` writes the CPU-budget custom CNN's (runs/fusion).
 
 Splits are the ones benchmarks/measurement_direction.py makes (`ecg-train split`: the plain
 image-grouped split, fold 0, and day-grouped test folds), so every test scan is the one the other
@@ -48,6 +50,7 @@ from generalization import layout_table, table  # noqa: E402
 from machine import describe, summary  # noqa: E402
 from measurement_direction import add_split_arguments, make_splits, read_cached  # noqa: E402
 
+from convert.fuse import fused_view  # noqa: E402
 from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
 from edge.lead_matrix import SIGNAL_SAMPLES  # noqa: E402
 from train.cli import NETWORK_RECIPES  # noqa: E402
@@ -159,7 +162,8 @@ def fit_split(
     traces = _traces_probabilities(args.fuse_with / f"traces-{name}" / "layouts.json") if args.fuse_with else None
     rows = []
     for direction in [DIRECTION] + ([FUSED] if traces is not None else []):
-        row = {"direction": f"{direction}, seed {seed}", "view": "signals" if direction == DIRECTION else None,
+        row = {"direction": f"{direction}, seed {seed}",
+               "view": "signals" if direction == DIRECTION else fused_view(["signals", "traces"]),
                "split": name, "seed": seed, "val_macro_f1": val_f1, "epochs_run": epochs_run, "macro_f1": {},
                "accuracy": {}, "recall": {}, "failures": {}, "same_as_rate_only": {}}  # fmt: skip
         for layout in LAYOUTS:
@@ -180,6 +184,13 @@ def fit_split(
               f"test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, other layouts {other:.3f}", flush=True)  # fmt: skip
         rows.append(row)
     return rows
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def _traces_probabilities(path: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -252,13 +263,14 @@ def main() -> int:
     }
     failures = {n: sum(r["failures"][n] for r in own if r["seed"] == args.seeds[0]) for n in LAYOUTS}
     fused_days = [r for r in rows if r["direction"].startswith(FUSED) and r["split"].startswith("day")]
+    fused_leaning = np.mean([np.mean(list(r["same_as_rate_only"].values())) for r in fused_days]) if fused_days else 0
     fused_recall = (
-        "Fused with the traces model, day-fold recall, 3x4: "
+        f"Fused with the traces model of {_relative(args.fuse_with) if args.fuse_with else ''}, day-fold recall, 3x4: "
         + ", ".join(
             f"{label.short_name} {np.mean([r['recall'][AS_SCANNED][k] for r in fused_days]):.2f}"
             for k, label in enumerate(LABELS)
         )
-        + ". "
+        + f"; same answer as rate-only on {fused_leaning:.0%}. "
         if fused_days
         else ""
     )
@@ -291,7 +303,9 @@ def main() -> int:
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(
         "# Signal direction (1-D CNN on the digitized leads)\n\n"
-        "Written by `python benchmarks/signal_direction.py --data DATA`.\n\n" + "\n".join(lines) + "\n"
+        "Written by `python benchmarks/signal_direction.py --data DATA"
+        + (f" --reuse --fuse-with {_relative(args.fuse_with)}" if args.fuse_with else "")
+        + "`.\n\n" + "\n".join(lines) + "\n"
     )
     print("\n".join(lines))
     return 0

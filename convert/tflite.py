@@ -27,14 +27,35 @@ def representative_images(images: np.ndarray, labels: np.ndarray, limit: int = 2
     return images[np.array(chosen)]
 
 
+_HALF_POLICIES = ('"mixed_float16"', '"mixed_bfloat16"', '"float16"', '"bfloat16"')
+
+
+def load_float32(keras_path: Path):
+    """The saved model with every layer computing in float32. A model trained under mixed precision
+    (the GPU default, train.device) keeps float32 weights but float16 layers, which TFLite's builtin
+    kernels do not take: rebuild it from its config with float32 policies and the same weights."""
+    import json
+
+    import keras
+
+    model = keras.saving.load_model(keras_path, compile=False)
+    text = json.dumps(model.get_config())
+    if not any(policy in text for policy in _HALF_POLICIES):
+        return model
+    for policy in _HALF_POLICIES:
+        text = text.replace(policy, '"float32"')
+    rebuilt = model.__class__.from_config(json.loads(text))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
 def convert_keras_file(keras_path: Path, variant: str, representative: np.ndarray | None = None) -> bytes:
     """Convert a saved .keras model (any backend) to TFLite bytes of the given variant."""
-    import keras
     import tensorflow as tf
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-    model = keras.saving.load_model(keras_path, compile=False)
+    model = load_float32(keras_path)
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)

@@ -168,7 +168,7 @@ def run_benchmark(
         for stage in STAGES
     ]
     return BenchmarkReport(
-        model=classifier.options.model_path.stem,
+        model=classifier.name,
         variant=classifier.card.variant,
         interpreter=classifier.interpreter_name,
         threads=classifier.options.num_threads,

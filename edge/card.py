@@ -92,6 +92,15 @@ class ModelCard:
     # how the direction fared on splits by acquisition day, beside the plain split.
     protocol: dict = field(default_factory=dict)
     notes: str = ""
+    # A fused model: the file names (beside this card) of the models whose raw probabilities it
+    # averages, each reading its own view of one page and layout; the calibration and figures are the
+    # average's. A fused card has no .tflite of its own (tflite_file and tflite_sha256 empty) and its
+    # preprocessing is its first member's. Empty for a single model.
+    members: list[str] = field(default_factory=list)
+
+    @property
+    def is_fused(self) -> bool:
+        return bool(self.members)
 
     def day_fold_macro_f1(self) -> float | None:
         """Mean macro-F1 over the protocol's day folds, each the mean over its layouts; None
@@ -131,7 +140,10 @@ class ModelCard:
 
 
 def card_path_for(model_path: str | os.PathLike) -> Path:
+    """The card beside a .tflite file; a fused model's path is its card."""
     model_path = Path(model_path)
+    if model_path.name.endswith(CARD_SUFFIX):
+        return model_path
     return model_path.with_name(model_path.stem + CARD_SUFFIX)
 
 

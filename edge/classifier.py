@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import ModelCard, load_card, sha256_file
+from edge.card import CARD_SUFFIX, ModelCard, load_card, sha256_file
 from edge.gate import GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
 from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
+from edge.resources import model_name
 from edge.sheet import Sheet
 
 
@@ -118,9 +119,16 @@ class FileOutcome:
 
 
 class EcgClassifier:
-    def __init__(self, options: ClassifierOptions, card: ModelCard):
+    def __init__(self, options: ClassifierOptions, card: ModelCard, members: tuple[EcgClassifier, ...] = ()):
         self.options = options
         self.card = card
+        # A fused model (card.members): its members' classifiers, each on its own interpreter.
+        self.members = members
+        if members:
+            self.interpreter_name = members[0].interpreter_name
+            self._also = tuple(m.card.preprocessing for m in members[1:])
+            return
+        self._also: tuple = ()
         backend = pick_backend(options.interpreter)
         self.interpreter_name = backend.name
         try:
@@ -141,6 +149,8 @@ class EcgClassifier:
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         card = load_card(path)
+        if card.is_fused:
+            return cls(replace(options, model_path=path), card, _open_members(path, card, options))
         if options.verify_sha256:
             actual = sha256_file(path)
             if actual != card.tflite_sha256:
@@ -155,19 +165,30 @@ class EcgClassifier:
         return cls.create_from_options(ClassifierOptions(model_path=Path(model_path), num_threads=num_threads))
 
     @property
-    def input_dtype(self) -> np.dtype:
-        return np.dtype(self._input["dtype"])
+    def name(self) -> str:
+        """The model's name, as ``--model NAME`` takes it."""
+        return model_name(self.options.model_path)
 
-    def predict_preprocessed(self, image: np.ndarray) -> np.ndarray:
+    @property
+    def input_dtype(self) -> np.dtype:
+        return self.members[0].input_dtype if self.members else np.dtype(self._input["dtype"])
+
+    def predict_preprocessed(self, image: np.ndarray, member_inputs: tuple[np.ndarray, ...] = ()) -> np.ndarray:
         """Class probabilities (LABELS order) for one model input (``PreprocessedImage.image``: a
-        uint8 image, or the signals view's lead matrix), calibrated with the card's temperature when
-        it has one."""
-        probs = self.predict_raw(image)
+        uint8 image, or the signals view's lead matrix; a fused model also takes
+        ``PreprocessedImage.member_inputs``), calibrated with the card's temperature when it has one."""
+        probs = self.predict_raw(image, member_inputs)
         calibration = self.card.calibration
         return probs if calibration is None else apply_temperature(probs, calibration.temperature)
 
-    def predict_raw(self, image: np.ndarray) -> np.ndarray:
-        """The model's own output probabilities, before calibration."""
+    def predict_raw(self, image: np.ndarray, member_inputs: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+        """The model's own output probabilities, before calibration; a fused model's is the mean of
+        its members' own outputs."""
+        if self.members:
+            inputs = (image, *member_inputs)
+            if len(inputs) != len(self.members):
+                raise ValueError(f"{self.card.name} takes {len(self.members)} inputs (one a member), got {len(inputs)}")
+            return np.mean([m.predict_raw(x) for m, x in zip(self.members, inputs)], axis=0)
         x = image.astype(np.float32).reshape(self._input["shape"])
         dtype = self._input["dtype"]
         scale, zero_point = self._input["quantization"]
@@ -185,7 +206,7 @@ class EcgClassifier:
         return y / total if total > 0 else np.full(len(LABELS), 1.0 / len(LABELS))
 
     def preprocess(self, source) -> PreprocessedImage:
-        return preprocess(source, self.card.preprocessing)
+        return preprocess(source, self.card.preprocessing, self._also)
 
     def _prepare(self, source) -> tuple[PreprocessedImage, GateResult, Timings, EcgReading | str | None, Sheet]:
         """Decode, find the sheet (photos), check that it is an ECG printout, preprocess, digitize;
@@ -227,11 +248,11 @@ class EcgClassifier:
         view stands in as the image shown."""
         config = self.card.preprocessing
         try:
-            return preprocess(bgr, config), gate
+            return preprocess(bgr, config, self._also), gate
         except LayoutError as exc:
             reason = f"ECG layout not recognised: {exc}"
         except Exception as exc:  # noqa: BLE001 - a digitizer failure refuses the page, never the folder
-            if config.view != "signals":
+            if config.view != "signals" and "signals" not in {c.view for c in self._also}:
                 raise
             reason = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         pre = preprocess(bgr, replace(config, view="page"))
@@ -265,7 +286,7 @@ class EcgClassifier:
             # page view) need not even fit the model (a signals model reads leads): no inference.
             probs = np.full(len(LABELS), 1.0 / len(LABELS))
         else:
-            probs = self.predict_preprocessed(pre.image)
+            probs = self.predict_preprocessed(pre.image, pre.member_inputs)
         inference_ms = (time.perf_counter() - t1) * 1e3
         best = int(np.argmax(probs))
         calibration = self.card.calibration
@@ -303,6 +324,31 @@ class EcgClassifier:
                         yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
 
 
+def _open_members(card_path: Path, card: ModelCard, options: ClassifierOptions) -> tuple[EcgClassifier, ...]:
+    """A fused card's members (files beside it), each checked against its own card; they must read
+    one page and layout (the same page settings), each in its own view."""
+    members = []
+    for name in card.members:
+        path = card_path.parent / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{card_path.name}: member model {name} not found beside it")
+        member = EcgClassifier.create_from_options(replace(options, model_path=path))
+        if member.card.is_fused:
+            raise ModelIntegrityError(f"{card_path.name}: member {name} is itself a fused model")
+        members.append(member)
+    first = members[0].card.preprocessing
+    for member in members[1:]:
+        other = member.card.preprocessing
+        if (other.work_size, other.leads) != (first.work_size, first.leads):
+            raise ModelIntegrityError(
+                f"{card_path.name}: members {card.members[0]} and {member.options.model_path.name} read the page "
+                "with different settings (work_size, leads): a fused model reads one page and layout"
+            )
+    if card.preprocessing != first:
+        raise ModelIntegrityError(f"{card_path.name}: its preprocessing differs from its first member's")
+    return tuple(members)
+
+
 def runnable_sibling(options: ClassifierOptions, user_dir: Path | None = None) -> EcgClassifier | None:
     """Another installed variant of the same model (same architecture and preprocessing: the int8
     file beside a dynamic-range one) that this interpreter can run, loaded; None if there is none."""
@@ -329,10 +375,17 @@ def runnable_sibling(options: ClassifierOptions, user_dir: Path | None = None) -
 
 
 def interpreter_can_run(model_path: Path, interpreter: str | None = None) -> tuple[str, bool]:
-    """The interpreter that would be used, and whether it loads this model."""
+    """The interpreter that would be used, and whether it loads this model (every member of a fused one)."""
     backend = pick_backend(interpreter)
+    paths = [Path(model_path)]
+    if Path(model_path).name.endswith(CARD_SUFFIX):
+        try:
+            paths = [Path(model_path).parent / m for m in load_card(model_path).members]
+        except (OSError, ValueError):
+            return backend.name, False
     try:
-        open_interpreter(model_path, 1, backend.name)
+        for path in paths:
+            open_interpreter(path, 1, backend.name)
     except (ValueError, RuntimeError):
         return backend.name, False
     return backend.name, True

@@ -86,14 +86,14 @@ def load_classifier(
             if sibling is None:
                 raise
             if model:
-                name = escape(sibling.options.model_path.stem)
+                name = escape(sibling.name)
                 err.print(
                     f"[red]error:[/red] {escape(str(exc))}\n"
                     f"use --model {name} ({escape(sibling.card.variant)}), which it can run"
                 )
                 raise typer.Exit(2) from exc
             err.print(
-                f"[yellow]note:[/yellow] {escape(str(exc))}; using {escape(sibling.options.model_path.stem)} "
+                f"[yellow]note:[/yellow] {escape(str(exc))}; using {escape(sibling.name)} "
                 f"({escape(sibling.card.variant)}) instead"
             )
             return sibling
@@ -156,7 +156,7 @@ def classify(
         else:
             out.print(_readable_line(path, result))
     err.print(
-        f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.options.model_path.stem} "
+        f"[dim]{len(files) - failures} classified, {failures} failed · model {classifier.name} "
         f"({classifier.card.variant}) · interpreter {classifier.interpreter_name}[/dim]"
     )
     if failures:
@@ -530,15 +530,23 @@ def models(
             continue
         m = card.test_metrics
         backend, runs = interpreter_can_run(entry.path, interpreter)
+        # A fused model: its members' files and views ("signals+traces"); input_shape is its first member's.
+        files = [entry.path, *(entry.path.parent / member for member in card.members)]
+        try:
+            views = [load_card(f).preprocessing.view for f in files[1:]] or [card.preprocessing.view]
+        except (OSError, ValueError) as exc:
+            rows.append({**row, "error": f"no valid member card: {exc}"})
+            continue
         rows.append(
             {
                 **row,
                 "variant": card.variant,
-                "view": card.preprocessing.view,
+                "view": "+".join(views),
+                "members": card.members,
                 # An image model's side in px; null for a signal model (see input_shape).
                 "input": None if card.preprocessing.view == "signals" else card.preprocessing.input_size,
                 "input_shape": list(model_input_shape(card.preprocessing)[1:]),
-                "kib": round(entry.path.stat().st_size / 1024),
+                "kib": round(sum(f.stat().st_size for f in files if f.is_file()) / 1024),
                 "test_accuracy": m.accuracy if m else None,
                 "test_macro_f1": m.macro_f1 if m else None,
                 "test_images": m.n_images if m else None,
@@ -573,7 +581,7 @@ def models(
         table.add_row(
             escape(row["name"]),
             row["variant"],
-            f"{row['view']} {'x'.join(str(n) for n in row['input_shape'][:2])}",
+            row["view"] if row["members"] else f"{row['view']} {'x'.join(str(n) for n in row['input_shape'][:2])}",
             str(row["kib"]),
             fig(row["test_accuracy"]),
             fig(row["test_macro_f1"]),

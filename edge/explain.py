@@ -32,18 +32,20 @@ class OcclusionMap:
 
 def lead_occlusion_map(classifier: EcgClassifier, pre: PreprocessedImage) -> OcclusionMap:
     """The signals view's occlusion: a quarter second of one lead set to 0 mV (flat, as a lead not
-    read is given to the model) at a time; when no window moves the answer, whole leads."""
+    read is given to the model) at a time; when no window moves the answer, whole leads. A fused
+    model's other members keep their inputs, so the map shows what in the leads moved its answer."""
+    others = pre.member_inputs
     matrix = pre.image
     samples, leads = matrix.shape
     windows = max(1, int(round(samples / (SIGNAL_WINDOW_S * SIGNAL_FS))))
     edges = np.linspace(0, samples, windows + 1).round().astype(int)
-    base = classifier.predict_preprocessed(matrix)
+    base = classifier.predict_preprocessed(matrix, others)
     label = int(np.argmax(base))
 
     def drop(lead: int, a: int, b: int) -> float:
         occluded = matrix.copy()
         occluded[a:b, lead] = 0.0
-        return max(0.0, float(base[label] - classifier.predict_preprocessed(occluded)[label]))
+        return max(0.0, float(base[label] - classifier.predict_preprocessed(occluded, others)[label]))
 
     heat = np.array([[drop(k, edges[w], edges[w + 1]) for w in range(windows)] for k in range(leads)], np.float32)
     unit, evaluations = "window", leads * windows
@@ -63,7 +65,7 @@ def occlusion_map(
     size = image.shape[0]
     patch = max(2, int(round(size * patch_fraction)))
     stride = max(1, int(round(size * stride_fraction)))
-    base = classifier.predict_preprocessed(image)
+    base = classifier.predict_preprocessed(image, pre.member_inputs)
     label = int(np.argmax(base))
     fill = int(np.median(image))  # the page background, so a patch looks like blank paper
     drop = np.zeros((size, size), np.float32)
@@ -74,7 +76,7 @@ def occlusion_map(
         for x in positions:
             occluded = image.copy()
             occluded[y : y + patch, x : x + patch] = fill
-            p = classifier.predict_preprocessed(occluded)[label]
+            p = classifier.predict_preprocessed(occluded, pre.member_inputs)[label]
             drop[y : y + patch, x : x + patch] += max(0.0, float(base[label] - p))
             counts[y : y + patch, x : x + patch] += 1
             evaluations += 1

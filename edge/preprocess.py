@@ -114,6 +114,9 @@ class PreprocessedImage:
     layout: LeadLayout | None = None  # the lead panels found (views leads, traces and signals)
     page: Page | None = None  # the levelled page they were found on (views leads, traces and signals)
     ecg: Ecg | None = None  # the digitized leads (view signals), so measuring does not digitize again
+    # A fused model's further members' inputs (``image`` is its first member's), made from the same
+    # page and layout.
+    member_inputs: tuple[np.ndarray, ...] = ()
 
 
 def _looks_truncated(data: bytes) -> bool:
@@ -266,18 +269,30 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return enhanced
 
 
-def preprocess_array(bgr: np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
-    """Raises edge.leads.LayoutError when a leads/traces view finds no 12-lead layout."""
+def preprocess_array(
+    bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = ()
+) -> PreprocessedImage:
+    """Raises edge.leads.LayoutError when a leads/traces/signals view finds no 12-lead layout.
+    ``also``: further lead views of the same page and layout (a fused model's other members, which
+    share the page settings), returned in ``member_inputs``."""
     source_shape = (bgr.shape[0], bgr.shape[1])
     if config.view != "page":
         page = read_page(bgr, config.work_size, config.leads)
         layout = find_layout(page, config.leads)
-        if config.view == "signals":
-            ecg = digitize(page, layout, rhythm=False)  # the input is the 12 leads' first 2.5 s
-            return PreprocessedImage(lead_matrix(ecg), None, source_shape, layout, page, ecg)
-        return PreprocessedImage(
-            image=lead_view(page, layout, config), grid=None, source_shape=source_shape, layout=layout, page=page
-        )
+        ecg = None
+        inputs = []
+        for view_config in (config, *also):
+            if view_config.view == "signals":
+                # The input is the 12 leads' first 2.5 s; digitized once for every view that needs it.
+                ecg = ecg or digitize(page, layout, rhythm=False)
+                inputs.append(lead_matrix(ecg))
+            elif view_config.view == "page":
+                raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
+            else:
+                inputs.append(lead_view(page, layout, view_config))
+        return PreprocessedImage(inputs[0], None, source_shape, layout, page, ecg, tuple(inputs[1:]))
+    if also:
+        raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
     grid = locate_grid(bgr, config)
     cropped = bgr if grid is None else bgr[grid.y0 : grid.y1, grid.x0 : grid.x1]
     gray, _ = to_work_scale(np.ascontiguousarray(cropped[..., 2]), config.work_size)
@@ -297,9 +312,12 @@ def lead_view(page: Page, layout: LeadLayout, config: PreprocessConfig) -> np.nd
     return tile_mosaic([render_trace(crop_panel(traces, box, fill=0), cell) for box in layout.panels], size)
 
 
-def preprocess(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> PreprocessedImage:
-    """Decode (unless given a BGR array) and preprocess one scan into the model's input."""
-    return preprocess_array(load_scan(source, config), config)
+def preprocess(
+    source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = ()
+) -> PreprocessedImage:
+    """Decode (unless given a BGR array) and preprocess one scan into the model's input (and, with
+    ``also``, a fused model's further members' inputs)."""
+    return preprocess_array(load_scan(source, config), config, also)
 
 
 def load_scan(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> np.ndarray:

@@ -98,10 +98,13 @@ def write_report(data: ReportInput, path: Path) -> Path:
         y = _lines(c, f"Scan: {data.source_name}", margin, y, width, "Helvetica", 9)
         y = _lines(c, f"Created: {created}", margin, y, width, "Helvetica", 9)
         card = data.card
-        y = _lines(
-            c, f"Model: {card.name} ({card.architecture}, {card.variant}), sha256 {card.tflite_sha256}",
-            margin, y, width, "Helvetica", 8,
-        )  # fmt: skip
+        if card.is_fused:  # its members' files, each with the sha256 its card and the runtime checked
+            members = card.training.get("members", {})
+            described = ", ".join(f"{m} (sha256 {members.get(m, {}).get('sha256', '?')})" for m in card.members)
+            model_line = f"Model: {card.name} (fused, {card.variant}): mean of {described}"
+        else:
+            model_line = f"Model: {card.name} ({card.architecture}, {card.variant}), sha256 {card.tflite_sha256}"
+        y = _lines(c, model_line, margin, y, width, "Helvetica", 8)
         y -= 4
         result = data.result
         c.setFont("Helvetica-Bold", 13)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.card import CARD_SUFFIX  # a card with no .tflite beside it is a fused model
+
 _PACKAGE = Path(__file__).resolve().parent
 # models/DEFAULT names the default model file of its folder.
 DEFAULT_POINTER = "DEFAULT"
@@ -58,17 +60,31 @@ class ModelEntry:
 
 
 def list_models(user_dir: Path | None = None) -> list[ModelEntry]:
-    """Every .tflite in the searched folders; a name found twice is the first folder's."""
+    """Every .tflite in the searched folders, and every fused model's card (a card with no .tflite
+    beside it); a name found twice is the first folder's."""
     seen: dict[str, ModelEntry] = {}
     for folder in model_dirs(user_dir):
         if folder.is_dir():
             for path in sorted(folder.glob("*" + MODEL_SUFFIX)):
                 seen.setdefault(path.stem, ModelEntry(path.stem, path))
+            for path in sorted(folder.glob("*" + CARD_SUFFIX)):
+                name = path.name.removesuffix(CARD_SUFFIX)
+                if not (folder / (name + MODEL_SUFFIX)).exists():
+                    seen.setdefault(name, ModelEntry(name, path))
     return list(seen.values())
 
 
+def model_name(path: Path) -> str:
+    """What ``--model NAME`` takes for a model file: a .tflite's stem, a fused card's name."""
+    return path.name.removesuffix(CARD_SUFFIX).removesuffix(MODEL_SUFFIX)
+
+
 def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or (os.altsep is not None and os.altsep in spec) or spec.endswith(MODEL_SUFFIX)
+    return (
+        os.sep in spec
+        or (os.altsep is not None and os.altsep in spec)
+        or spec.endswith((MODEL_SUFFIX, CARD_SUFFIX))
+    )
 
 
 def resolve_model(spec: str | os.PathLike, user_dir: Path | None = None) -> Path:
@@ -83,7 +99,9 @@ def resolve_model(spec: str | os.PathLike, user_dir: Path | None = None) -> Path
         if entry.name == spec_str:
             return entry.path
     names = ", ".join(e.name for e in list_models(user_dir)) or "none"
-    raise FileNotFoundError(f"no model named {spec_str!r}; installed: {names} (or give a path to a .tflite file)")
+    raise FileNotFoundError(
+        f"no model named {spec_str!r}; installed: {names} (or give a path to a .tflite file or a fused card)"
+    )
 
 
 def default_model_path(user_dir: Path | None = None) -> Path:

@@ -1,0 +1,173 @@
+"""`ecg-fuse MEMBER.tflite MEMBER.tflite --name NAME`: a fused model's card, whose members' raw
+probabilities the runtime averages (edge.card.ModelCard.members), measured like `ecg-convert`'s
+cards: test metrics, the test split in every other layout, a temperature and review threshold fitted
+on the averaged validation output, and the protocol rows of its direction.
+
+Every scan is read once through the runtime (`EcgClassifier.preprocess`: one page and layout, each
+member's view of it), so the figures are the shipped pipeline's. The members are copied beside the
+card when they are not there already; a card is only written when every member reads the same page
+settings (the runtime refuses others too).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from edge.card import LayoutScore, ModelCard, card_path_for, load_card
+from edge.classifier import EcgClassifier
+from edge.labels import LABEL_KEYS, LABELS
+from edge.preprocess import decode_image
+from edge.resources import DEFAULT_POINTER
+
+app = typer.Typer(help="Write and measure a fused model's card (members' probabilities averaged).")
+console = Console(highlight=False, soft_wrap=True)
+
+DATA_CREDIT = (
+    "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)"
+)
+
+
+def fused_view(views: list[str]) -> str:
+    """How a fused direction is named in the protocol benchmarks' rows (their ``view`` key)."""
+    return "+".join(views)
+
+
+def _raw_probabilities(classifier: EcgClassifier, bgr: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The fused raw output for one scan, and whether its layout was read (else uniform, counted)."""
+    try:
+        pre = classifier.preprocess(bgr)
+    except Exception:  # noqa: BLE001 - a page the runtime refuses: no label, counted as a failure
+        return np.full(len(LABELS), 1.0 / len(LABELS)), False
+    return classifier.predict_raw(pre.image, pre.member_inputs), True
+
+
+def _protocol_rows(path: Path, view: str) -> dict:
+    data = json.loads(path.read_text())
+    rows = [r for r in data["rows"] if r.get("view") == view]
+    if not rows:
+        raise typer.BadParameter(f"{path} has no rows whose view is {view!r}")
+    return {"benchmark": f"benchmarks/{path.stem}.py", "settings": data.get("settings", {}), "rows": rows}
+
+
+@app.command()
+def fuse(
+    members: Annotated[list[Path], typer.Argument(help="The member .tflite files (each with its card).")],
+    name: Annotated[str, typer.Option(help="The fused model's name (its card is NAME.card.json).")],
+    split_file: Annotated[Path, typer.Option("--split", help="The split the members were trained on.")],
+    out: Annotated[Path, typer.Option(help="Folder of the card (members are copied there).")] = Path("models"),
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="Data folder, if it moved since the split was made.")
+    ] = None,
+    target_accuracy: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="As ecg-convert's: validation accuracy above the threshold.")
+    ] = 0.95,
+    protocol: Annotated[
+        Path | None, typer.Option(help="benchmarks/signal_direction.json: copy the fused direction's rows.")
+    ] = None,
+    notes: Annotated[str, typer.Option(help="Free text for the card.")] = "",
+    default: Annotated[bool, typer.Option("--default", help="Make it OUT's default model (OUT/DEFAULT).")] = False,
+) -> None:
+    from train.calibration import calibrate
+    from train.dataset import DataSplit
+    from train.metrics import bootstrap_ci, compute_metrics
+    from train.relayout import OTHER_LAYOUTS
+
+    if len(members) < 2:
+        raise typer.BadParameter("a fused model needs at least two members")
+    cards = [load_card(m) for m in members]
+    split = DataSplit.load(split_file)
+    for member, card in zip(members, cards):
+        if card.training.get("distinct_images_per_split") != split.summary():
+            raise typer.BadParameter(f"{member.name} was not trained on {split_file} (its split summary differs)")
+    out.mkdir(parents=True, exist_ok=True)
+    for member in members:
+        for path in (member, card_path_for(member)):
+            if path.resolve() != (out / path.name).resolve():
+                shutil.copy(path, out / path.name)
+    views = [c.preprocessing.view for c in cards]
+    variants = {c.variant for c in cards}
+    card = ModelCard(
+        name=name,
+        architecture="fusion",
+        variant=variants.pop() if len(variants) == 1 else "mixed",
+        labels=list(LABEL_KEYS),
+        preprocessing=cards[0].preprocessing,
+        tflite_file="",
+        tflite_sha256="",
+        training={
+            "data": DATA_CREDIT,
+            "members": {m.name: {"architecture": c.architecture, "view": c.preprocessing.view, "variant": c.variant,
+                                 "sha256": c.tflite_sha256} for m, c in zip(members, cards)},  # fmt: skip
+            "fusion": "mean of the members' raw output probabilities, then this card's temperature",
+            "split_description": split.description,
+            "distinct_images_per_split": split.summary(),
+        },
+        members=[m.name for m in members],
+        notes=notes,
+    )
+    card_path = out / f"{name}.card.json"
+    card.save(card_path)
+    try:
+        classifier = EcgClassifier.create_from_model_path(card_path)  # checks the members as the runtime does
+    except (OSError, ValueError):
+        card_path.unlink()
+        raise
+    data_root = data or Path(split.data_root)
+
+    def measure(records, description: str, transform=None) -> tuple[np.ndarray, np.ndarray, int]:
+        probabilities, failures = [], 0
+        for record in track(records, description=description, transient=True):
+            bgr = decode_image(data_root / record.path)
+            p, ok = _raw_probabilities(classifier, bgr if transform is None else transform(bgr))
+            probabilities.append(p)
+            failures += not ok
+        labels = np.array([LABEL_KEYS.index(r.label) for r in records])
+        return np.stack(probabilities), labels, failures
+
+    val_p, val_y, _ = measure(split.records_for("val"), "validation split")
+    test_p, test_y, failures = measure(split.records_for("test"), "test split")
+    metrics = compute_metrics(test_y, test_p.argmax(1))
+    layout_scores = []
+    for layout in OTHER_LAYOUTS.values():
+        p, y, _ = measure(split.records_for("test"), f"test split as {layout.name}", layout.make)
+        m = compute_metrics(y, p.argmax(1))
+        layout_scores.append(LayoutScore(layout.name, layout.description, m.n_images, m.accuracy, m.macro_f1))
+    final = replace(
+        card,
+        test_metrics=metrics,
+        calibration=calibrate(val_p, val_y, test_p, test_y, target_accuracy),
+        measured_with=classifier.interpreter_name,
+        layout_scores=layout_scores,
+        protocol=_protocol_rows(protocol, fused_view(views)) if protocol else {},
+    )
+    final.save(card_path)
+    if default:
+        (out / DEFAULT_POINTER).write_text(card_path.name + "\n")
+    ci = bootstrap_ci(test_y, test_p.argmax(1))
+    console.print(
+        f"{card_path}: members {', '.join(card.members)}; test accuracy {metrics.accuracy:.3f} "
+        f"[{ci.accuracy.low:.3f}, {ci.accuracy.high:.3f}], macro-F1 {metrics.macro_f1:.3f} [{ci.macro_f1.low:.3f}, "
+        f"{ci.macro_f1.high:.3f}] on {metrics.n_images} images ({classifier.interpreter_name}; layout not read on "
+        f"{failures})"
+    )
+    for score in layout_scores:
+        console.print(f"  {score.description}: macro-F1 {score.macro_f1:.3f}, accuracy {score.accuracy:.3f}")
+    c = final.calibration
+    console.print(
+        f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> {c.ece_test_after:.3f}; "
+        f"below {c.threshold:.2f} confidence 'uncertain': test coverage {c.test_coverage:.0%}, accuracy on the rest "
+        f"{c.test_accuracy_covered:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    app()

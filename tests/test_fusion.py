@@ -1,0 +1,99 @@
+"""A fused model: a card naming member models whose raw probabilities the runtime averages, each
+member reading its own view of one page and layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.card import ModelCard, card_path_for, load_card
+from edge.classifier import EcgClassifier, ModelIntegrityError, interpreter_can_run
+from edge.labels import LABEL_KEYS
+from edge.preprocess import PreprocessConfig, preprocess
+from edge.resources import list_models, resolve_model
+from tests.conftest import REPO, sample_files
+
+SIGNAL = REPO / "models" / "signal_cnn_int8.tflite"
+TRACES = REPO / "models" / "custom_cnn_traces_int8.tflite"
+
+
+def _fused_card(folder: Path, members: list[Path], name: str = "pair") -> Path:
+    for member in members:
+        shutil.copy(member, folder / member.name)
+        shutil.copy(card_path_for(member), folder / card_path_for(member).name)
+    first = load_card(members[0])
+    card = ModelCard(
+        name=name, architecture="fusion", variant="int8", labels=list(LABEL_KEYS), preprocessing=first.preprocessing,
+        tflite_file="", tflite_sha256="", members=[m.name for m in members],
+    )  # fmt: skip
+    path = folder / f"{name}.card.json"
+    card.save(path)
+    return path
+
+
+def test_fused_output_is_the_mean_of_its_members_on_one_page(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES])
+    fused = EcgClassifier.create_from_model_path(card_path)
+    signal = EcgClassifier.create_from_model_path(SIGNAL)
+    traces = EcgClassifier.create_from_model_path(TRACES)
+    scan = sample_files()[0]
+    pre = fused.preprocess(scan)
+    assert len(pre.member_inputs) == 1
+    # Each member's input is exactly what that member alone would read from the scan.
+    np.testing.assert_array_equal(pre.image, signal.preprocess(scan).image)
+    np.testing.assert_array_equal(pre.member_inputs[0], traces.preprocess(scan).image)
+    expected = (signal.predict_raw(pre.image) + traces.predict_raw(pre.member_inputs[0])) / 2
+    np.testing.assert_allclose(fused.predict_raw(pre.image, pre.member_inputs), expected, rtol=1e-6)
+    result = fused.classify(scan)
+    assert result.label.key == LABEL_KEYS[int(np.argmax(expected))]  # no calibration on this card
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        fused.predict_raw(pre.image)
+
+
+def test_fused_card_is_listed_and_named_like_a_model(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES], name="both")
+    names = {e.name: e.path for e in list_models(tmp_path)}
+    assert names["both"] == card_path
+    assert resolve_model("both", tmp_path) == card_path
+    assert "signal_cnn_int8" in names  # the members stay models of their own
+    assert interpreter_can_run(card_path)[1]
+
+
+def test_a_missing_member_or_a_member_reading_another_page_is_refused(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES])
+    (tmp_path / TRACES.name).unlink()
+    with pytest.raises(FileNotFoundError, match="member model"):
+        EcgClassifier.create_from_model_path(card_path)
+    shutil.copy(TRACES, tmp_path / TRACES.name)
+    traces_card = load_card(tmp_path / TRACES.name)
+    other_page = replace(traces_card, preprocessing=replace(traces_card.preprocessing, work_size=768))
+    other_page.save(card_path_for(tmp_path / TRACES.name))
+    with pytest.raises(ModelIntegrityError, match="one page and layout"):
+        EcgClassifier.create_from_model_path(card_path)
+
+
+def test_a_tampered_member_is_refused(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES])
+    data = bytearray((tmp_path / TRACES.name).read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / TRACES.name).write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        EcgClassifier.create_from_model_path(card_path)
+
+
+def test_cards_without_members_still_load_and_are_single_models():
+    data = json.loads(card_path_for(SIGNAL).read_text())
+    data.pop("members", None)
+    card = ModelCard.from_dict(data)
+    assert card.members == [] and not card.is_fused
+
+
+def test_page_view_cannot_be_a_member_view():
+    scan = sample_files()[0]
+    with pytest.raises(ValueError, match="lead views"):
+        preprocess(scan, PreprocessConfig(view="traces", input_size=128), also=(PreprocessConfig(view="page"),))
