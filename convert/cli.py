@@ -168,14 +168,19 @@ def convert(
                 f"{metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f} on {metrics.n_images} images "
                 f"({classifier.interpreter_name}); same label as Keras on {agreement.same_label_share:.1%}"
             )
-            for score in layout_scores:
-                console.print(f"  {score.description}: macro-F1 {score.macro_f1:.3f}, accuracy {score.accuracy:.3f}")
-            c = final.calibration
-            console.print(
-                f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> "
-                f"{c.ece_test_after:.3f}; below {c.threshold:.2f} confidence 'uncertain': test coverage "
-                f"{c.test_coverage:.0%}, accuracy on the rest {c.test_accuracy_covered:.3f}"
-            )
+            print_card_figures(final)
+
+
+def print_card_figures(card: ModelCard) -> None:
+    """A measured card's other-layout scores and calibration, one line each."""
+    for score in card.layout_scores:
+        console.print(f"  {score.description}: macro-F1 {score.macro_f1:.3f}, accuracy {score.accuracy:.3f}")
+    c = card.calibration
+    console.print(
+        f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> "
+        f"{c.ece_test_after:.3f}; below {c.threshold:.2f} confidence 'uncertain': test coverage "
+        f"{c.test_coverage:.0%}, accuracy on the rest {c.test_accuracy_covered:.3f}"
+    )
 
 
 def _protocol_figures(path: Path, view: str) -> dict:

@@ -19,9 +19,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import track
 
+from convert.cli import console, print_card_figures
 from edge.card import LayoutScore, ModelCard, card_path_for, load_card
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS, LABELS
@@ -29,7 +29,6 @@ from edge.preprocess import decode_image
 from edge.resources import DEFAULT_POINTER
 
 app = typer.Typer(help="Write and measure a fused model's card (members' probabilities averaged).")
-console = Console(highlight=False, soft_wrap=True)
 
 DATA_CREDIT = (
     "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)"
@@ -159,14 +158,7 @@ def fuse(
         f"{ci.macro_f1.high:.3f}] on {metrics.n_images} images ({classifier.interpreter_name}; layout not read on "
         f"{failures})"
     )
-    for score in layout_scores:
-        console.print(f"  {score.description}: macro-F1 {score.macro_f1:.3f}, accuracy {score.accuracy:.3f}")
-    c = final.calibration
-    console.print(
-        f"  calibration: temperature {c.temperature:.2f}, test ECE {c.ece_test_before:.3f} -> {c.ece_test_after:.3f}; "
-        f"below {c.threshold:.2f} confidence 'uncertain': test coverage {c.test_coverage:.0%}, accuracy on the rest "
-        f"{c.test_accuracy_covered:.3f}"
-    )
+    print_card_figures(final)
 
 
 if __name__ == "__main__":

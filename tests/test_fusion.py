@@ -97,3 +97,61 @@ def test_page_view_cannot_be_a_member_view():
     scan = sample_files()[0]
     with pytest.raises(ValueError, match="lead views"):
         preprocess(scan, PreprocessConfig(view="traces", input_size=128), also=(PreprocessConfig(view="page"),))
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(tiny_dataset, tmp_path_factory) -> Path:
+    """A signals model and a traces model trained 1 epoch on the tiny data's split, converted to int8."""
+    pytest.importorskip("tensorflow")
+    from typer.testing import CliRunner
+
+    from convert.cli import app as convert_app
+    from train.cli import app as train_app
+
+    run_dir = tmp_path_factory.mktemp("pair")
+    runner = CliRunner()
+    for view, model, size in (("signals", "signal_cnn", []), ("traces", "custom_cnn", ["--image-size", "64"])):
+        args = ["fit", "--data", str(tiny_dataset), "--out", str(run_dir), "--view", view, "--model", model, *size,
+                "--epochs", "1", "--repeats", "1", "--batch-size", "8", "--seed", "1"]  # fmt: skip
+        result = runner.invoke(train_app, args)
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(convert_app, [str(run_dir), "--variants", "int8", "--no-layouts"])
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def test_ecg_fuse_writes_a_measured_card_the_runtime_runs(tiny_pair, tiny_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from convert.fuse import app as fuse_app
+
+    members = [tiny_pair / "signal_cnn" / "tflite" / "signal_cnn_int8.tflite",
+               tiny_pair / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite"]  # fmt: skip
+    out = tmp_path / "models"
+    args = [*map(str, members), "--name", "both", "--split", str(tiny_pair / "split.json"), "--out", str(out),
+            "--data", str(tiny_dataset), "--default"]  # fmt: skip
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code == 0, result.output
+    card = load_card(out / "both.card.json")
+    assert card.members == [m.name for m in members] and card.is_fused
+    assert (out / "DEFAULT").read_text().strip() == "both.card.json"
+    assert all((out / m.name).is_file() and card_path_for(out / m.name).is_file() for m in members)
+    assert card.test_metrics.n_images == sum(card.training["distinct_images_per_split"]["test"].values())
+    assert {s.layout for s in card.layout_scores} == {"3x4-nogrid", "6x2-rhythm", "6x2-rhythm-nogrid", "6x2-text",
+                                                      "6x2-nogrid"}  # fmt: skip
+    assert card.calibration is not None and card.calibration.temperature > 0
+    result = EcgClassifier.create_from_model_path(out / "both.card.json").classify(sample_files()[0])
+    assert result.label.key in LABEL_KEYS and abs(sum(result.probabilities.values()) - 1) < 1e-6
+
+
+def test_ecg_fuse_refuses_members_of_another_split(tiny_pair, tiny_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from convert.fuse import app as fuse_app
+
+    members = [tiny_pair / "signal_cnn" / "tflite" / "signal_cnn_int8.tflite", SIGNAL]
+    args = [*map(str, members), "--name", "both", "--split", str(tiny_pair / "split.json"), "--out", str(tmp_path),
+            "--data", str(tiny_dataset)]  # fmt: skip
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code != 0 and "was not trained on" in result.output
+    assert not (tmp_path / "both.card.json").exists()
