@@ -123,9 +123,10 @@ def measurements_markdown(reading) -> str:
     return "\n".join(lines)
 
 
-def _shown_input(model_input: np.ndarray) -> np.ndarray:
-    """The model input as the app shows it: an image view's as it is, a lead matrix drawn (RGB)."""
-    picture = model_input_picture(model_input)
+def _shown_input(pre) -> np.ndarray:
+    """The model input as the app shows it: an image view's as it is, a lead matrix drawn (RGB); a
+    fused model's inputs side by side."""
+    picture = model_input_picture(pre.image, pre.member_inputs)
     return _rgb(picture) if picture.ndim == 3 else picture
 
 
@@ -175,7 +176,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
             return (
                 None,
                 f"**{result.gate.reason.capitalize()}.** No cardiac label is given.",
-                _shown_input(pre.image),
+                _shown_input(pre),
                 None,
                 None,
                 str(pdf),
@@ -196,7 +197,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
         if result.reading is not None:
             message += "\n\n" + measurements_markdown(result.reading)
             leads = _rgb(draw_leads(result.reading.ecg))
-        return (result.probabilities_by_name(), message, _shown_input(pre.image), _rgb(laid), leads, str(pdf))
+        return (result.probabilities_by_name(), message, _shown_input(pre), _rgb(laid), leads, str(pdf))
 
     with gr.Blocks(title="ecg-edge", analytics_enabled=False, delete_cache=(60, KEEP_FILES_S)) as demo:
         gr.Markdown(

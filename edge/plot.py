@@ -70,6 +70,19 @@ def draw_lead_matrix(matrix: np.ndarray, fs: float = SIGNAL_FS) -> np.ndarray:
     return draw_leads(Ecg(fs, "model input", leads, (), Scale(0.0, 0.0, "model input")))
 
 
-def model_input_picture(image: np.ndarray) -> np.ndarray:
-    """What a model saw, to show: an image view's uint8 input as it is, a lead matrix drawn."""
-    return image if image.dtype == np.uint8 else draw_lead_matrix(image)
+def model_input_picture(image: np.ndarray, member_inputs: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+    """What a model saw, to show: an image view's uint8 input as it is, a lead matrix drawn; a fused
+    model's inputs side by side at one height (``PreprocessedImage.member_inputs``)."""
+    pictures = [x if x.dtype == np.uint8 else draw_lead_matrix(x) for x in (image, *member_inputs)]
+    if len(pictures) == 1:
+        return pictures[0]
+    height = max(p.shape[0] for p in pictures)
+    scaled = []
+    for picture in pictures:
+        colour = picture if picture.ndim == 3 else cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
+        width = max(1, round(colour.shape[1] * height / colour.shape[0]))
+        scaled += [
+            cv2.resize(colour, (width, height), interpolation=cv2.INTER_NEAREST),
+            np.full((height, 16, 3), 255, np.uint8),
+        ]
+    return np.hstack(scaled[:-1])

@@ -155,3 +155,14 @@ def test_ecg_fuse_refuses_members_of_another_split(tiny_pair, tiny_dataset, tmp_
     result = CliRunner().invoke(fuse_app, args)
     assert result.exit_code != 0 and "was not trained on" in result.output
     assert not (tmp_path / "both.card.json").exists()
+
+
+def test_a_fused_models_inputs_are_shown_side_by_side(tmp_path):
+    from edge.plot import draw_lead_matrix, model_input_picture
+
+    fused = EcgClassifier.create_from_model_path(_fused_card(tmp_path, [SIGNAL, TRACES]))
+    pre = fused.preprocess(sample_files()[0])
+    picture = model_input_picture(pre.image, pre.member_inputs)
+    leads = draw_lead_matrix(pre.image)
+    assert picture.shape[0] == leads.shape[0] and picture.shape[1] > leads.shape[1] + leads.shape[0] // 2
+    np.testing.assert_array_equal(picture[:, : leads.shape[1]], leads)
