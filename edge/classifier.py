@@ -187,7 +187,8 @@ class EcgClassifier:
         if self.members:
             inputs = (image, *member_inputs)
             if len(inputs) != len(self.members):
-                raise ValueError(f"{self.card.name} takes {len(self.members)} inputs (one a member), got {len(inputs)}")
+                given = len(inputs)
+                raise ValueError(f"{self.card.name} takes {len(self.members)} inputs (one per member), {given} given")
             return np.mean([m.predict_raw(x) for m, x in zip(self.members, inputs)], axis=0)
         x = image.astype(np.float32).reshape(self._input["shape"])
         dtype = self._input["dtype"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,10 +11,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
-SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
-# The default's full-integer variant (for int8-only accelerators, tflite_runtime): the default itself
-# when it is int8 (the signal model), else the file shipped beside it.
-SHIPPED_INT8 = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name.replace("_dynamic", "_int8"))
+SHIPPED_MODEL = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()  # a .tflite or a fused card
+SHIPPED_NAME = SHIPPED_MODEL.name.removesuffix(".card.json").removesuffix(".tflite")  # what --model takes
+_FUSED = SHIPPED_MODEL.name.endswith(".card.json")
+# A full-integer single model of the default (for int8-only accelerators, tflite_runtime): a fused
+# default's first member, else the default itself when it is int8, else the file shipped beside it.
+SHIPPED_INT8 = (
+    REPO / "models" / json.loads(SHIPPED_MODEL.read_text())["members"][0]
+    if _FUSED
+    else SHIPPED_MODEL.with_name(SHIPPED_MODEL.name.replace("_dynamic", "_int8"))
+)
 # The image model shipped beside the default (the `traces` view: lead panels redrawn as an image).
 SHIPPED_TRACES = REPO / "models" / "custom_cnn_traces_dynamic.tflite"
 SHIPPED_TRACES_INT8 = REPO / "models" / "custom_cnn_traces_int8.tflite"

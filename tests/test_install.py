@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHIPPED_INT8, SHIPPED_MODEL, SHIPPED_TRACES, sample_files
+from tests.conftest import REPO, SHIPPED_INT8, SHIPPED_NAME, SHIPPED_TRACES, sample_files
 
 pytestmark = pytest.mark.slow
 
@@ -83,13 +83,13 @@ def test_core_install_uses_the_packaged_models_and_nothing_from_the_extras(core_
     result = _run([core_venv / "ecg-edge", "classify", ".", "--json"], cwd=outside)
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and all(row["label"] for row in rows), result.stdout
-    assert f"model {SHIPPED_MODEL.stem}" in result.stderr and "interpreter ai_edge_litert" in result.stderr
+    assert f"model {SHIPPED_NAME} " in result.stderr and "interpreter ai_edge_litert" in result.stderr
 
     listed = _run([core_venv / "ecg-edge", "models", "--json"], cwd=outside).stdout
     models = {row["name"]: row for row in map(json.loads, listed.splitlines())}
-    assert set(models) >= {SHIPPED_MODEL.stem, SHIPPED_INT8.stem}
-    assert models[SHIPPED_MODEL.stem]["default"] and models[SHIPPED_MODEL.stem]["runs_here"]
-    assert models[SHIPPED_MODEL.stem]["path"].startswith(site)
+    assert set(models) >= {SHIPPED_NAME, SHIPPED_INT8.stem}
+    assert models[SHIPPED_NAME]["default"] and models[SHIPPED_NAME]["runs_here"]
+    assert models[SHIPPED_NAME]["path"].startswith(site)
 
     by_name = _run([core_venv / "ecg-edge", "classify", ".", "--json", "--model", SHIPPED_INT8.stem], cwd=outside)
     assert f"model {SHIPPED_INT8.stem}" in by_name.stderr
@@ -119,7 +119,7 @@ def test_a_users_models_folder_is_searched_first(core_venv, outside, tmp_path):
         timeout=300,
     )
     names = [json.loads(line)["name"] for line in env_run.stdout.splitlines()]
-    assert names[0] == "clinic_model" and SHIPPED_MODEL.stem in names
+    assert names[0] == "clinic_model" and SHIPPED_NAME in names
     result = _run(
         [core_venv / "ecg-edge", "classify", ".", "--models-dir", mine, "--model", "clinic_model"], cwd=outside
     )
@@ -188,9 +188,9 @@ def test_numpy1_with_tflite_runtime_gives_litert_int8_labels(wheel, tmp_path, ou
         for key, p in ours.probabilities.items():
             assert abs(theirs[sample.name]["probabilities"][key] - p) < 0.02, (sample.name, key)
 
-    # The default runs as it is when it is full-integer (the signal model), else its int8 sibling.
+    # The default runs as it is when it is full-integer (the fused default's members are), else its int8 sibling.
     default = _run([bin_dir / "ecg-edge", "classify", samples[0]], cwd=outside)
-    assert f"model {SHIPPED_INT8.stem} (int8) · interpreter tflite_runtime" in default.stderr
+    assert f"model {SHIPPED_NAME} (int8) · interpreter tflite_runtime" in default.stderr
     # A dynamic-range model needs LiteRT: chosen as the default ($ECG_EDGE_MODEL), the CLI says so and
     # uses its int8 variant; asked for explicitly, it is an error naming that variant.
     dynamic, int8 = SHIPPED_TRACES.stem, SHIPPED_TRACES.stem.replace("_dynamic", "_int8")

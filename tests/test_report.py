@@ -36,7 +36,7 @@ def test_occlusion_map_covers_the_input_and_is_normalised(model):
         size = classifier.card.preprocessing.input_size
         assert heat.heat.shape == (size, size) and heat.evaluations == 15 * 15
     assert heat.heat.min() >= 0 and heat.heat.max() == pytest.approx(1.0)
-    assert heat.label_index == int(np.argmax(classifier.predict_preprocessed(pre.image)))
+    assert heat.label_index == int(np.argmax(classifier.predict_preprocessed(pre.image, pre.member_inputs)))
     bgr = decode_image(SCAN)
     laid = overlay(bgr, pre, heat.heat)
     assert laid.shape == bgr.shape
@@ -154,7 +154,8 @@ class _LeadWatcher:
     def __init__(self, saturated: bool = False):
         self.saturated = saturated
 
-    def predict_preprocessed(self, matrix: np.ndarray) -> np.ndarray:
+    def predict_preprocessed(self, matrix: np.ndarray, member_inputs: tuple = ()) -> np.ndarray:
+        assert member_inputs == ()  # a single model: no other member's input is passed along
         if self.saturated:
             sure = float(np.abs(matrix[:, 6]).max() > 0 and np.abs(matrix[:, 7]).max() > 0)
             return np.array([1.0 - 0.5 * (1 - sure), 0.5 * (1 - sure), 0.0, 0.0])
