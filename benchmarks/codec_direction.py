@@ -3,7 +3,7 @@ pretrained on public annotated recordings (LUDB, QTDB, MIT-BIH, a hospital rhyth
 beat and rhythm heads), frozen, its outputs on our digitized leads fed to a regularised classifier,
 scored on the generalization protocol's splits and layouts like the other directions.
 
-    pip install openecg onnxruntime opendsp     # benchmark only: neither is in ecg-edge's install
+    pip install -e ".[train]"    # openecg and onnxruntime come with the train extra, not the edge install
     python benchmarks/codec_direction.py --data DATA [--folds 0 1 2] [--jobs 2]
 
 Each scan is read by `edge.pipeline.read_ecg` in its own layout (all images as scanned, the test

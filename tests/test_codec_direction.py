@@ -1,5 +1,5 @@
 """The pretrained codec direction's features (benchmarks/codec_direction.py): openecg's codec on a
-lead window. Runs where the benchmark's optional packages are installed (openecg, onnxruntime)."""
+lead window (openecg and onnxruntime come with the train extra; a core install skips these)."""
 
 from __future__ import annotations
 
