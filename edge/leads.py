@@ -303,31 +303,49 @@ def render_trace(ink: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
     """A binary panel redrawn at ``out_shape`` as one-pixel strokes: in each output column, a
     vertical run from the highest to the lowest ink pixel of the source columns it covers. Stroke
     thickness, print darkness, blur and grid all disappear; the waveform's shape stays."""
-    out_h, out_w = out_shape
+    return render_traces([ink], out_shape)[0]
+
+
+def _big_components(ink: np.ndarray) -> np.ndarray:
+    """The panel's ink that belongs to components of some size: the trace, not the lead labels or
+    stray dots."""
     src_h, src_w = ink.shape
-    out = np.full(out_shape, 255, np.uint8)
-    if src_w == 0 or src_h == 0:
-        return out
-    # Keep the trace, not the lead labels or stray dots: components of some size only.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     big = (stats[:, cv2.CC_STAT_WIDTH] >= 0.1 * src_w) | (stats[:, cv2.CC_STAT_HEIGHT] >= 0.3 * src_h)
     big[0] = False
-    trace = big[labels]
+    return big[labels]
+
+
+def render_traces(inks: list[np.ndarray], out_shape: tuple[int, int]) -> list[np.ndarray]:
+    """``render_trace`` of every panel; panels of one size (a layout's) are redrawn together, as one
+    array, so a page's 12 cost one pass of array operations rather than twelve."""
+    shapes = {ink.shape for ink in inks}
+    if len(shapes) > 1:
+        return [render_traces([ink], out_shape)[0] for ink in inks]
+    out_h, out_w = out_shape
+    src_h, src_w = next(iter(shapes)) if shapes else (0, 0)
+    if src_w == 0 or src_h == 0:
+        return [np.full(out_shape, 255, np.uint8) for _ in inks]
+    trace = np.stack([_big_components(ink) for ink in inks])  # (panels, rows, columns)
     edges = np.linspace(0, src_w, out_w + 1).astype(int)
     starts = np.minimum(edges[:-1], src_w - 1)  # clipped only to keep slices valid: see `present`
     stops = np.maximum(np.minimum(np.maximum(edges[1:], edges[:-1] + 1), src_w), starts + 1)
-    rows = np.arange(src_h)[:, None]
-    top = np.where(trace, rows, src_h).min(axis=0)
-    bottom = np.where(trace, rows, -1).max(axis=0)
-    # Per output column, over the source columns it covers (the presence test is vectorised; the
-    # extremes take one short slice per output column).
-    cum_present = np.concatenate([[0], np.cumsum(trace.any(axis=0))])
-    present = (cum_present[stops] > cum_present[starts]) & (edges[:-1] < src_w)
-    column_top = np.array([top[a:b].min() for a, b in zip(starts, stops)])
-    column_bottom = np.array([bottom[a:b].max() for a, b in zip(starts, stops)])
-    y0 = (column_top * out_h / src_h).astype(int)
-    y1 = np.minimum((column_bottom * out_h / src_h).astype(int), out_h - 1)
-    out_rows = np.arange(out_h)[:, None]
-    ink = present & (out_rows >= y0) & (out_rows <= y1)
-    out[ink] = 0
-    return out
+    any_ink = trace.any(axis=1)
+    # The first and last ink row of each source column (src_h and -1 where there is none).
+    top = np.where(any_ink, trace.argmax(axis=1), src_h)
+    bottom = np.where(any_ink, src_h - 1 - trace[:, ::-1].argmax(axis=1), -1)
+    cum_present = np.concatenate([np.zeros((len(inks), 1), np.int64), np.cumsum(any_ink, axis=1)], axis=1)
+    present = (cum_present[:, stops] > cum_present[:, starts]) & (edges[:-1] < src_w)
+    # Per output column, over the source columns it covers: when they tile the panel (a panel at
+    # least as wide as the output, the usual case) one reduceat each, else one short slice a column.
+    if np.array_equal(stops[:-1], starts[1:]) and stops[-1] == src_w and np.all(starts[1:] > starts[:-1]):
+        column_top = np.minimum.reduceat(top, starts, axis=1)
+        column_bottom = np.maximum.reduceat(bottom, starts, axis=1)
+    else:
+        column_top = np.stack([top[:, a:b].min(axis=1) for a, b in zip(starts, stops)], axis=1)
+        column_bottom = np.stack([bottom[:, a:b].max(axis=1) for a, b in zip(starts, stops)], axis=1)
+    y0 = (column_top * out_h / src_h).astype(int)[:, None, :]
+    y1 = np.minimum((column_bottom * out_h / src_h).astype(int), out_h - 1)[:, None, :]
+    out_rows = np.arange(out_h)[None, :, None]
+    drawn = present[:, None, :] & (out_rows >= y0) & (out_rows <= y1)
+    return list(np.where(drawn, np.uint8(0), np.uint8(255)))

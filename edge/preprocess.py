@@ -25,7 +25,7 @@ import numpy as np
 
 from edge.layout import find_layout
 from edge.lead_matrix import SIGNAL_SAMPLES, lead_matrix
-from edge.leads import LEAD_NAMES, LeadConfig, LeadLayout, crop_panel, mosaic_cell, render_trace, tile_mosaic
+from edge.leads import LEAD_NAMES, LeadConfig, LeadLayout, crop_panel, mosaic_cell, render_traces, tile_mosaic
 from edge.page import Page, read_page, to_work_scale
 from edge.signals import Ecg, digitize
 
@@ -309,7 +309,7 @@ def lead_view(page: Page, layout: LeadLayout, config: PreprocessConfig) -> np.nd
         cells = [_shrink(_panel_at_work_width(crop_panel(gray, box), config), cell, config) for box in layout.panels]
         return _enhance(tile_mosaic(cells, size), config)
     traces = page.traces
-    return tile_mosaic([render_trace(crop_panel(traces, box, fill=0), cell) for box in layout.panels], size)
+    return tile_mosaic(render_traces([crop_panel(traces, box, fill=0) for box in layout.panels], cell), size)
 
 
 def preprocess(
