@@ -181,7 +181,7 @@ def _train_in_parallel(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:
         codes = list(pool.map(one, pairs))
     _bundle(args.out, args.bundle)
-    return max(codes, default=0)
+    return next((c for c in codes if c), 0)  # a fit killed by a signal (negative code) counts too
 
 
 def _bundle(results: Path, bundle: Path | None) -> None:

@@ -82,6 +82,8 @@ def fuse(
 
     if len(members) < 2:
         raise typer.BadParameter("a fused model needs at least two members")
+    if name in {m.name.removesuffix(".tflite") for m in members}:
+        raise typer.BadParameter(f"--name {name} is a member's name: its card would be overwritten")
     cards = [load_card(m) for m in members]
     split = DataSplit.load(split_file)
     for member, card in zip(members, cards):

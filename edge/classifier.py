@@ -328,15 +328,26 @@ class EcgClassifier:
 def _open_members(card_path: Path, card: ModelCard, options: ClassifierOptions) -> tuple[EcgClassifier, ...]:
     """A fused card's members (files beside it), each checked against its own card; they must read
     one page and layout (the same page settings), each in its own view."""
+    if not card.members:
+        raise ModelIntegrityError(f"{card_path.name}: a fused card names no members")
+    recorded = card.training.get("members", {})
     members = []
     for name in card.members:
         path = card_path.parent / name
         if not path.is_file():
             raise FileNotFoundError(f"{card_path.name}: member model {name} not found beside it")
-        member = EcgClassifier.create_from_options(replace(options, model_path=path))
-        if member.card.is_fused:
+        member_card = load_card(path)  # checked before opening: a fused member would recurse
+        if member_card.is_fused or path.name.endswith(CARD_SUFFIX):
             raise ModelIntegrityError(f"{card_path.name}: member {name} is itself a fused model")
-        members.append(member)
+        if member_card.preprocessing.view == "page":
+            raise ModelIntegrityError(f"{card_path.name}: member {name} reads the page view; members read lead views")
+        expected = recorded.get(name, {}).get("sha256")
+        if options.verify_sha256 and expected and member_card.tflite_sha256 != expected:
+            raise ModelIntegrityError(
+                f"{card_path.name}: member {name} is not the model this card was measured with "
+                f"(sha256 {member_card.tflite_sha256[:12]}... against {expected[:12]}...)"
+            )
+        members.append(EcgClassifier.create_from_options(replace(options, model_path=path)))
     first = members[0].card.preprocessing
     for member in members[1:]:
         other = member.card.preprocessing
@@ -383,6 +394,8 @@ def interpreter_can_run(model_path: Path, interpreter: str | None = None) -> tup
         try:
             paths = [Path(model_path).parent / m for m in load_card(model_path).members]
         except (OSError, ValueError):
+            return backend.name, False
+        if not paths:  # a card without its .tflite and without members: nothing to run
             return backend.name, False
     try:
         for path in paths:

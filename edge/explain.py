@@ -59,7 +59,7 @@ def lead_occlusion_map(classifier: EcgClassifier, pre: PreprocessedImage) -> Occ
 def occlusion_map(
     classifier: EcgClassifier, pre: PreprocessedImage, patch_fraction: float = 0.125, stride_fraction: float = 0.0625
 ) -> OcclusionMap:
-    if pre.ecg is not None:
+    if pre.image.dtype != np.uint8:  # a lead matrix (the signals view), not an image
         return lead_occlusion_map(classifier, pre)
     image = pre.image
     size = image.shape[0]
@@ -127,7 +127,7 @@ def _overlay_lead_windows(bgr: np.ndarray, layout: LeadLayout, heat: np.ndarray,
 def overlay(bgr: np.ndarray, pre: PreprocessedImage, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """The heat map laid over the region of the scan the model saw: the lead panels (each lead's
     windows along its panel, for the signals view), the grid, or the whole page."""
-    if pre.ecg is not None and pre.layout is not None:
+    if pre.image.dtype != np.uint8 and pre.layout is not None:
         return _overlay_lead_windows(bgr, pre.layout, heat, alpha)
     if pre.layout is not None:
         return _overlay_panels(bgr, pre.layout, heat, alpha)

@@ -324,7 +324,7 @@ def render_traces(inks: list[np.ndarray], out_shape: tuple[int, int]) -> list[np
         return [render_traces([ink], out_shape)[0] for ink in inks]
     out_h, out_w = out_shape
     src_h, src_w = next(iter(shapes)) if shapes else (0, 0)
-    if src_w == 0 or src_h == 0:
+    if src_w == 0 or src_h == 0 or out_w == 0:
         return [np.full(out_shape, 255, np.uint8) for _ in inks]
     trace = np.stack([_big_components(ink) for ink in inks])  # (panels, rows, columns)
     edges = np.linspace(0, src_w, out_w + 1).astype(int)

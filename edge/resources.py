@@ -8,6 +8,7 @@ mapping), so an installed copy and a checkout find them the same way. A user's o
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,17 @@ def list_models(user_dir: Path | None = None) -> list[ModelEntry]:
                 seen.setdefault(path.stem, ModelEntry(path.stem, path))
             for path in sorted(folder.glob("*" + CARD_SUFFIX)):
                 name = path.name.removesuffix(CARD_SUFFIX)
-                if not (folder / (name + MODEL_SUFFIX)).exists():
+                if not (folder / (name + MODEL_SUFFIX)).exists() and _names_members(path):
                     seen.setdefault(name, ModelEntry(name, path))
     return list(seen.values())
+
+
+def _names_members(card_path: Path) -> bool:
+    """Whether a card is a fused model's (it names members); a card left without its .tflite is not."""
+    try:
+        return bool(json.loads(card_path.read_text()).get("members"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def model_name(path: Path) -> str:

@@ -166,3 +166,57 @@ def test_a_fused_models_inputs_are_shown_side_by_side(tmp_path):
     leads = draw_lead_matrix(pre.image)
     assert picture.shape[0] == leads.shape[0] and picture.shape[1] > leads.shape[1] + leads.shape[0] // 2
     np.testing.assert_array_equal(picture[:, : leads.shape[1]], leads)
+
+
+def test_a_card_left_without_its_model_is_not_listed_and_cannot_run(tmp_path):
+    shutil.copy(card_path_for(TRACES), tmp_path / card_path_for(TRACES).name)  # the .tflite left behind
+    assert not [e for e in list_models(tmp_path) if e.path.parent == tmp_path]
+    assert not interpreter_can_run(tmp_path / card_path_for(TRACES).name)[1]
+
+
+def test_members_must_be_the_ones_measured_single_and_lead_views(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES])
+    card = load_card(card_path)
+    recorded = {m: {"sha256": load_card(tmp_path / m).tflite_sha256} for m in card.members}
+    replace(card, training={"members": recorded}).save(card_path)
+    EcgClassifier.create_from_model_path(card_path)  # as measured: loads
+    # Another (valid) model under a member's name: its own card matches it, the fused card does not.
+    other = REPO / "models" / "custom_cnn_traces_v2_int8.tflite"
+    shutil.copy(other, tmp_path / TRACES.name)
+    replace(load_card(other), tflite_file=TRACES.name).save(card_path_for(tmp_path / TRACES.name))
+    with pytest.raises(ModelIntegrityError, match="not the model this card was measured with"):
+        EcgClassifier.create_from_model_path(card_path)
+    # A card naming itself would recurse; a page-view member cannot share the page and layout.
+    replace(card, members=[card_path.name, TRACES.name]).save(card_path)
+    with pytest.raises(ModelIntegrityError, match="itself a fused model"):
+        EcgClassifier.create_from_model_path(card_path)
+    page_member = tmp_path / "page.tflite"
+    shutil.copy(SIGNAL, page_member)
+    signal_card = load_card(SIGNAL)
+    replace(signal_card, preprocessing=replace(signal_card.preprocessing, view="page")).save(card_path_for(page_member))
+    replace(card, members=[TRACES.name, page_member.name]).save(card_path)
+    with pytest.raises(ModelIntegrityError, match="page view"):
+        EcgClassifier.create_from_model_path(card_path)
+
+
+def test_an_image_first_fused_model_is_explained_on_its_image(tmp_path):
+    from edge.explain import occlusion_map
+
+    fused = EcgClassifier.create_from_model_path(_fused_card(tmp_path, [TRACES, SIGNAL]))
+    pre = fused.preprocess(sample_files()[0])
+    assert pre.image.dtype == np.uint8 and pre.member_inputs[0].dtype == np.float32
+    heat = occlusion_map(fused, pre)
+    size = fused.card.preprocessing.input_size
+    assert heat.heat.shape == (size, size) and heat.unit == "patch"
+
+
+def test_ecg_fuse_refuses_a_members_name(tmp_path):
+    from typer.testing import CliRunner
+
+    from convert.fuse import app as fuse_app
+
+    args = [str(SIGNAL), str(TRACES), "--name", SIGNAL.stem, "--split", str(REPO / "benchmarks" / "splits" /
+            "grouped_seed42.json"), "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code != 0 and "member's name" in result.output
+    assert not any(tmp_path.iterdir())
