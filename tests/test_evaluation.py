@@ -162,3 +162,21 @@ def test_evaluate_rejects_an_unknown_layout(tiny_run, tiny_dataset):
     model = tiny_run / "custom_cnn" / "model.keras"
     result = runner.invoke(app, ["evaluate", str(model), "--data", str(tiny_dataset), "--layout", "5x5"])
     assert result.exit_code == 2 and "unknown --layout" in result.output
+
+
+def test_the_fused_default_evaluates_on_an_external_folder_as_it_classifies(tiny_dataset, tmp_path):
+    """An external set is measured with `ecg-train evaluate --split all`: a fused model's card too."""
+    from edge.classifier import EcgClassifier
+    from tests.conftest import SHIPPED_MODEL
+
+    out = tmp_path / "external.json"
+    result = runner.invoke(
+        app, ["evaluate", str(SHIPPED_MODEL), "--data", str(tiny_dataset), "--split", "all", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["metrics"]["n_images"] == 32
+    classifier = EcgClassifier.create_from_model_path(SHIPPED_MODEL)
+    first = Path(tiny_dataset) / report["paths"][0]
+    expected = classifier.classify(first).probabilities
+    assert np.allclose(report["probabilities"][0], [expected[k] for k in expected], atol=1e-4)

@@ -1,5 +1,6 @@
-"""Evaluation of a trained model (.keras through Keras, .tflite through the edge runtime) on a
-split of the saved grouped split, or on every distinct image of any data folder (an external set)."""
+"""Evaluation of a trained model (.keras through Keras, .tflite or a fused model's card through the
+edge runtime) on a split of the saved grouped split, or on every distinct image of any data folder
+(an external set)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from edge.card import EvaluationMetrics, load_card
+from edge.card import CARD_SUFFIX, EvaluationMetrics, load_card
+from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays, load_arrays
 from train.dataset import DataSplit, distinct_records, scan_folder
@@ -36,11 +38,13 @@ class EvaluationReport:
 
 
 class Predictor:
-    """Class probabilities for preprocessed images from a .keras or a .tflite model."""
+    """Class probabilities for preprocessed images from a .keras or a .tflite model; a fused model
+    (its card) reads each scan itself, every member its own view of one page."""
 
     def __init__(self, model_path: Path):
         self.path = Path(model_path)
-        if self.path.suffix == ".tflite":
+        self.fused = self.path.name.endswith(CARD_SUFFIX)
+        if self.path.suffix == ".tflite" or self.fused:
             from edge.classifier import EcgClassifier
 
             self._classifier = EcgClassifier.create_from_model_path(self.path)
@@ -58,7 +62,7 @@ class Predictor:
             self._model = keras.saving.load_model(self.path, compile=False)
             self.measured_with = f"keras ({keras.backend.backend()})"
         else:
-            raise ValueError(f"{self.path}: expected a .keras or .tflite model")
+            raise ValueError(f"{self.path}: expected a .keras or .tflite model or a fused model's card")
 
     def split_file(self) -> Path | None:
         """The split the model was trained on, when known."""
@@ -68,6 +72,22 @@ class Predictor:
             if (parent / "split.json").is_file():
                 return parent / "split.json"
         return None
+
+    def scan_probabilities(self, records, data: Path, transform=None) -> np.ndarray:
+        """A fused model's calibrated probabilities for each scan, read through the runtime."""
+        from rich.progress import track
+
+        from edge.preprocess import decode_image
+
+        out = []
+        for record in track(records, description="reading scans", transient=True):
+            bgr = decode_image(Path(data) / record.path)
+            try:
+                pre = self._classifier.preprocess(bgr if transform is None else transform(bgr))
+            except ValueError as exc:  # edge.leads.LayoutError: name the scan, as load_arrays does
+                raise ValueError(f"{record.path}: {exc}") from exc
+            out.append(self._classifier.predict_preprocessed(pre.image, pre.member_inputs))
+        return np.stack(out)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         if self.path.suffix == ".tflite":
@@ -91,14 +111,19 @@ def evaluate(
             raise FileNotFoundError(
                 f"{len(missing)} file(s) of the {split} split are not under {data}, e.g. {missing[0]}"
             )
-    arrays = load_arrays(
-        records,
-        data,
-        predictor.config,
-        f"preprocessing {split}" + (f" as {layout.name}" if layout else ""),
-        layout.make if layout else None,
-    )
-    probabilities = predictor.probabilities(arrays.images)
+    if predictor.fused:
+        labels = np.array([LABEL_KEYS.index(r.label) for r in records], dtype=np.int64)
+        arrays = SplitArrays(np.zeros((len(records), 0)), labels, [r.path for r in records])
+        probabilities = predictor.scan_probabilities(records, data, layout.make if layout else None)
+    else:
+        arrays = load_arrays(
+            records,
+            data,
+            predictor.config,
+            f"preprocessing {split}" + (f" as {layout.name}" if layout else ""),
+            layout.make if layout else None,
+        )
+        probabilities = predictor.probabilities(arrays.images)
     predictions = np.argmax(probabilities, axis=1)
     return EvaluationReport(
         model=str(predictor.path),
