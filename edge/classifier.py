@@ -13,14 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from edge.card import CARD_SUFFIX, ModelCard, load_card, sha256_file
-from edge.gate import GateResult, check_ecg
+from edge.gate import GateConfig, GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
 from edge.leads import LayoutError
+from edge.page import to_work_scale
 from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
 from edge.resources import model_name
 from edge.sheet import Sheet
+
+GATE_CONFIG = GateConfig()
 
 
 class ModelIntegrityError(ValueError):
@@ -219,10 +222,13 @@ class EcgClassifier:
         sheet = flatten_photo(bgr, self.card.preprocessing)
         bgr = sheet.image
         ts = time.perf_counter()
-        gate = check_ecg(bgr)
-        t2 = time.perf_counter()
         config = self.card.preprocessing
-        pre, gate = self._model_input(bgr, gate)
+        # The gate and the page reader bring the page to the same working size: resized once.
+        small, _ = to_work_scale(bgr, GATE_CONFIG.work_size)
+        gate = check_ecg(bgr, GATE_CONFIG, small)
+        t2 = time.perf_counter()
+        red = np.ascontiguousarray(small[..., 2]) if GATE_CONFIG.work_size == config.work_size else None
+        pre, gate = self._model_input(bgr, gate, red)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)
             if turned is not None:  # an upside-down scan: read it the right way up, if it reads so
@@ -243,13 +249,15 @@ class EcgClassifier:
         )  # fmt: skip
         return pre, gate, timings, reading, sheet
 
-    def _model_input(self, bgr: np.ndarray, gate: GateResult) -> tuple[PreprocessedImage, GateResult]:
+    def _model_input(
+        self, bgr: np.ndarray, gate: GateResult, red: np.ndarray | None = None
+    ) -> tuple[PreprocessedImage, GateResult]:
         """The model's input and the gate's verdict: a page whose 12 lead rows cannot be found (or,
         for a signal model, whose leads cannot be digitized) is refused with the reason, and its page
         view stands in as the image shown."""
         config = self.card.preprocessing
         try:
-            return preprocess(bgr, config, self._also), gate
+            return preprocess(bgr, config, self._also, red), gate
         except LayoutError as exc:
             reason = f"ECG layout not recognised: {exc}"
         except Exception as exc:  # noqa: BLE001 - a digitizer failure refuses the page, never the folder

@@ -48,8 +48,11 @@ class GateResult:
     reason: str  # why not, when not an ECG
 
 
-def check_ecg(bgr: np.ndarray, config: GateConfig = GateConfig()) -> GateResult:
-    small, _ = to_work_scale(bgr, config.work_size)
+def check_ecg(bgr: np.ndarray, config: GateConfig = GateConfig(), small: np.ndarray | None = None) -> GateResult:
+    """``small``: ``bgr`` already brought to ``config.work_size`` by edge.page.to_work_scale, when the
+    caller has it (the page reader then reuses its red channel)."""
+    if small is None:
+        small, _ = to_work_scale(bgr, config.work_size)
     red = small[..., 2]
     saturation = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 1]
     height, width = red.shape

@@ -47,10 +47,14 @@ def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
     return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interpolation), scale
 
 
-def read_page(bgr: np.ndarray, work_size: int, config: LeadConfig) -> Page:
+def read_page(bgr: np.ndarray, work_size: int, config: LeadConfig, red: np.ndarray | None = None) -> Page:
     """The levelled page of a BGR scan. The red channel is the grayscale: a red/pink grid is
-    palest there, black traces stay black."""
-    gray, scale = to_work_scale(np.ascontiguousarray(bgr[..., 2]), work_size)
+    palest there, black traces stay black. ``red``: that channel already at ``work_size`` (the ECG
+    gate's copy: resizing the colour page and taking its red channel gives the same pixels)."""
+    if red is None:
+        gray, scale = to_work_scale(np.ascontiguousarray(bgr[..., 2]), work_size)
+    else:
+        gray, scale = red, work_size / max(bgr.shape[:2])
     gray = flatten_shading(gray, config)
     ink = ink_mask(gray, config)
     gray, angle = level(gray, ink, config.deskew_max_degrees, config.deskew_min_degrees)

@@ -270,14 +270,15 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 
 
 def preprocess_array(
-    bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = ()
+    bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = (), red: np.ndarray | None = None
 ) -> PreprocessedImage:
     """Raises edge.leads.LayoutError when a leads/traces/signals view finds no 12-lead layout.
     ``also``: further lead views of the same page and layout (a fused model's other members, which
-    share the page settings), returned in ``member_inputs``."""
+    share the page settings), returned in ``member_inputs``. ``red``: the red channel at
+    ``config.work_size`` when the caller already has it (edge.page.read_page)."""
     source_shape = (bgr.shape[0], bgr.shape[1])
     if config.view != "page":
-        page = read_page(bgr, config.work_size, config.leads)
+        page = read_page(bgr, config.work_size, config.leads, red)
         layout = find_layout(page, config.leads)
         ecg = None
         inputs = []
@@ -313,11 +314,14 @@ def lead_view(page: Page, layout: LeadLayout, config: PreprocessConfig) -> np.nd
 
 
 def preprocess(
-    source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = ()
+    source: str | os.PathLike | bytes | np.ndarray,
+    config: PreprocessConfig,
+    also: tuple[PreprocessConfig, ...] = (),
+    red: np.ndarray | None = None,
 ) -> PreprocessedImage:
     """Decode (unless given a BGR array) and preprocess one scan into the model's input (and, with
-    ``also``, a fused model's further members' inputs)."""
-    return preprocess_array(load_scan(source, config), config, also)
+    ``also``, a fused model's further members' inputs; ``red``: see preprocess_array)."""
+    return preprocess_array(load_scan(source, config), config, also, red)
 
 
 def load_scan(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> np.ndarray:
