@@ -18,6 +18,9 @@ from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
 
+DATA_CREDIT = (
+    "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)"
+)
 app = typer.Typer(help="Convert trained models to TFLite and measure each variant through the edge runtime.")
 console = Console(highlight=False, soft_wrap=True)
 
@@ -113,8 +116,7 @@ def convert(
                 tflite_file=tflite_path.name,
                 tflite_sha256=sha256_file(tflite_path),
                 training={
-                    "data": "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, "
-                    "doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)",
+                    "data": DATA_CREDIT,
                     "split_description": split.description,
                     "distinct_images_per_split": split.summary(),
                     "epochs_run": run_info["epochs_run"],
@@ -156,7 +158,7 @@ def convert(
             final = replace(
                 card,
                 layout_scores=layout_scores,
-                protocol=_protocol_figures(protocol, config.view) if protocol else {},
+                protocol=protocol_figures(protocol, config.view) if protocol else {},
                 test_metrics=metrics,
                 agreement_with_keras=agreement,
                 calibration=calibrate(val_probabilities, val.labels, probabilities, test.labels, target_accuracy),
@@ -183,10 +185,10 @@ def print_card_figures(card: ModelCard) -> None:
     )
 
 
-def _protocol_figures(path: Path, view: str) -> dict:
-    """The rows of a protocol benchmark's JSON for the single-model direction ``view``:
-    benchmarks/generalization.json names its directions by view, benchmarks/signal_direction.json
-    gives the view beside its direction's name."""
+def protocol_figures(path: Path, view: str) -> dict:
+    """The rows of a protocol benchmark's JSON for the direction ``view``: benchmarks/generalization.json
+    names its directions by view, benchmarks/signal_direction.json gives the view beside its
+    direction's name (a fused direction's: its members' views joined, convert.fuse.fused_view)."""
     data = json.loads(path.read_text())
     rows = [r for r in data["rows"] if view in (r["direction"], r.get("view"))]
     if not rows:

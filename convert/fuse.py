@@ -11,7 +11,6 @@ settings (the runtime refuses others too).
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import typer
 from rich.progress import track
 
-from convert.cli import console, print_card_figures
+from convert.cli import DATA_CREDIT, console, print_card_figures, protocol_figures
 from edge.card import LayoutScore, ModelCard, card_path_for, load_card
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS, LABELS
@@ -29,11 +28,6 @@ from edge.preprocess import decode_image
 from edge.resources import DEFAULT_POINTER
 
 app = typer.Typer(help="Write and measure a fused model's card (members' probabilities averaged).")
-
-DATA_CREDIT = (
-    "ECG Images dataset of Cardiac Patients (Khan & Hussain, Mendeley Data V2, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0)"
-)
-
 
 def fused_view(views: list[str]) -> str:
     """How a fused direction is named in the protocol benchmarks' rows (their ``view`` key)."""
@@ -47,14 +41,6 @@ def _raw_probabilities(classifier: EcgClassifier, bgr: np.ndarray) -> tuple[np.n
     except Exception:  # noqa: BLE001 - a page the runtime refuses: no label, counted as a failure
         return np.full(len(LABELS), 1.0 / len(LABELS)), False
     return classifier.predict_raw(pre.image, pre.member_inputs), True
-
-
-def _protocol_rows(path: Path, view: str) -> dict:
-    data = json.loads(path.read_text())
-    rows = [r for r in data["rows"] if r.get("view") == view]
-    if not rows:
-        raise typer.BadParameter(f"{path} has no rows whose view is {view!r}")
-    return {"benchmark": f"benchmarks/{path.stem}.py", "settings": data.get("settings", {}), "rows": rows}
 
 
 @app.command()
@@ -148,7 +134,7 @@ def fuse(
         calibration=calibrate(val_p, val_y, test_p, test_y, target_accuracy),
         measured_with=classifier.interpreter_name,
         layout_scores=layout_scores,
-        protocol=_protocol_rows(protocol, fused_view(views)) if protocol else {},
+        protocol=protocol_figures(protocol, fused_view(views)) if protocol else {},
     )
     final.save(card_path)
     if default:

@@ -139,10 +139,15 @@ class ModelCard:
         tmp.replace(path)
 
 
+def is_card_path(path: str | os.PathLike) -> bool:
+    """Whether a model path names a card itself (a fused model's) rather than a .tflite beside one."""
+    return Path(path).name.endswith(CARD_SUFFIX)
+
+
 def card_path_for(model_path: str | os.PathLike) -> Path:
     """The card beside a .tflite file; a fused model's path is its card."""
     model_path = Path(model_path)
-    if model_path.name.endswith(CARD_SUFFIX):
+    if is_card_path(model_path):
         return model_path
     return model_path.with_name(model_path.stem + CARD_SUFFIX)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import CARD_SUFFIX, ModelCard, load_card, sha256_file
+from edge.card import ModelCard, is_card_path, load_card, sha256_file
 from edge.gate import GateConfig, GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABELS, Label
@@ -227,7 +227,8 @@ class EcgClassifier:
         small, _ = to_work_scale(bgr, GATE_CONFIG.work_size)
         gate = check_ecg(bgr, GATE_CONFIG, small)
         t2 = time.perf_counter()
-        red = np.ascontiguousarray(small[..., 2]) if GATE_CONFIG.work_size == config.work_size else None
+        shared = config.view != "page" and GATE_CONFIG.work_size == config.work_size  # read_page runs
+        red = np.ascontiguousarray(small[..., 2]) if shared else None
         pre, gate = self._model_input(bgr, gate, red)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)
@@ -345,7 +346,7 @@ def _open_members(card_path: Path, card: ModelCard, options: ClassifierOptions) 
         if not path.is_file():
             raise FileNotFoundError(f"{card_path.name}: member model {name} not found beside it")
         member_card = load_card(path)  # checked before opening: a fused member would recurse
-        if member_card.is_fused or path.name.endswith(CARD_SUFFIX):
+        if member_card.is_fused or is_card_path(path):
             raise ModelIntegrityError(f"{card_path.name}: member {name} is itself a fused model")
         if member_card.preprocessing.view == "page":
             raise ModelIntegrityError(f"{card_path.name}: member {name} reads the page view; members read lead views")
@@ -398,7 +399,7 @@ def interpreter_can_run(model_path: Path, interpreter: str | None = None) -> tup
     """The interpreter that would be used, and whether it loads this model (every member of a fused one)."""
     backend = pick_backend(interpreter)
     paths = [Path(model_path)]
-    if Path(model_path).name.endswith(CARD_SUFFIX):
+    if is_card_path(model_path):
         try:
             paths = [Path(model_path).parent / m for m in load_card(model_path).members]
         except (OSError, ValueError):

@@ -277,6 +277,8 @@ def preprocess_array(
     share the page settings), returned in ``member_inputs``. ``red``: the red channel at
     ``config.work_size`` when the caller already has it (edge.page.read_page)."""
     source_shape = (bgr.shape[0], bgr.shape[1])
+    if also and any(c.view == "page" for c in (config, *also)):
+        raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
     if config.view != "page":
         page = read_page(bgr, config.work_size, config.leads, red)
         layout = find_layout(page, config.leads)
@@ -287,13 +289,9 @@ def preprocess_array(
                 # The input is the 12 leads' first 2.5 s; digitized once for every view that needs it.
                 ecg = ecg or digitize(page, layout, rhythm=False)
                 inputs.append(lead_matrix(ecg))
-            elif view_config.view == "page":
-                raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
             else:
                 inputs.append(lead_view(page, layout, view_config))
         return PreprocessedImage(inputs[0], None, source_shape, layout, page, ecg, tuple(inputs[1:]))
-    if also:
-        raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
     grid = locate_grid(bgr, config)
     cropped = bgr if grid is None else bgr[grid.y0 : grid.y1, grid.x0 : grid.x1]
     gray, _ = to_work_scale(np.ascontiguousarray(cropped[..., 2]), config.work_size)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from edge.card import CARD_SUFFIX, EvaluationMetrics, load_card
+from edge.card import EvaluationMetrics, is_card_path, load_card
 from edge.labels import LABEL_KEYS
 from edge.preprocess import PreprocessConfig
 from train.arrays import SplitArrays, load_arrays
@@ -43,7 +43,7 @@ class Predictor:
 
     def __init__(self, model_path: Path):
         self.path = Path(model_path)
-        self.fused = self.path.name.endswith(CARD_SUFFIX)
+        self.fused = is_card_path(self.path)
         if self.path.suffix == ".tflite" or self.fused:
             from edge.classifier import EcgClassifier
 
