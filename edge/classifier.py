@@ -223,12 +223,12 @@ class EcgClassifier:
         bgr = sheet.image
         ts = time.perf_counter()
         config = self.card.preprocessing
-        # The gate and the page reader bring the page to the same working size: resized once.
-        small, _ = to_work_scale(bgr, GATE_CONFIG.work_size)
-        gate = check_ecg(bgr, GATE_CONFIG, small)
+        # The gate and the page reader read the same red channel at the same working size: resized once.
+        red, _ = to_work_scale(np.ascontiguousarray(bgr[..., 2]), GATE_CONFIG.work_size)
+        gate = check_ecg(bgr, GATE_CONFIG, red)
         t2 = time.perf_counter()
         shared = config.view != "page" and GATE_CONFIG.work_size == config.work_size  # read_page runs
-        red = np.ascontiguousarray(small[..., 2]) if shared else None
+        red = red if shared else None
         pre, gate = self._model_input(bgr, gate, red)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.components import components
+
 LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 # The canonical tiling: 4 rows of 3 leads (LEAD_NAMES in reading order), nearly square for
 # 2.5 s panels, so the model input stays square.
@@ -175,7 +177,7 @@ def _straight(xs: np.ndarray, ys: np.ndarray, per_column: np.ndarray, swing: flo
 
 def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     height, width = ink.shape
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    count, labels, stats = components(ink, connectivity=8)
     w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     # Wide and tall enough, and not a filled blob; judged for all components at once (a page has
     # thousands of specks and letters, and a Python loop over them cost ~4 ms a scan).
@@ -310,7 +312,7 @@ def _big_components(ink: np.ndarray) -> np.ndarray:
     """The panel's ink that belongs to components of some size: the trace, not the lead labels or
     stray dots."""
     src_h, src_w = ink.shape
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    count, labels, stats = components(ink, connectivity=8)
     big = (stats[:, cv2.CC_STAT_WIDTH] >= 0.1 * src_w) | (stats[:, cv2.CC_STAT_HEIGHT] >= 0.3 * src_h)
     big[0] = False
     return big[labels]

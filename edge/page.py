@@ -49,8 +49,8 @@ def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
 
 def read_page(bgr: np.ndarray, work_size: int, config: LeadConfig, red: np.ndarray | None = None) -> Page:
     """The levelled page of a BGR scan. The red channel is the grayscale: a red/pink grid is
-    palest there, black traces stay black. ``red``: that channel already at ``work_size`` (the ECG
-    gate's copy: resizing the colour page and taking its red channel gives the same pixels)."""
+    palest there, black traces stay black. ``red``: that channel already brought to ``work_size``
+    by ``to_work_scale`` (the ECG gate's copy: the same pixels)."""
     if red is None:
         gray, scale = to_work_scale(np.ascontiguousarray(bgr[..., 2]), work_size)
     else:

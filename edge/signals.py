@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from edge.components import components
 from edge.leads import GAIN_MM_PER_MV, LEAD_NAMES, PAPER_SPEED_MM_S, SECONDS_PER_ROW, LeadLayout
 from edge.page import Page
 
@@ -109,7 +110,7 @@ def find_pulse_heights(page: Page, layout: LeadLayout, px_per_second: float) -> 
         region = ink[y0:y1, x0:x1]
         if region.size == 0:
             continue
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+        count, labels, stats = components(region, connectivity=8)
         for i in range(1, count):
             x, y, w, h, _area = stats[i]
             if not (4 * px_mm <= h <= 25 * px_mm and 2 * px_mm <= w <= 12 * px_mm):
@@ -312,7 +313,7 @@ def _read_segment(
         return np.zeros(0), np.zeros(0)
     ink = page.traces[top:bottom, left:right].copy()
     # Lead labels and specks are small components; the trace is long or tall.
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    count, labels, stats = components(ink, connectivity=8)
     keep = (stats[:, cv2.CC_STAT_WIDTH] >= 0.04 * ink.shape[1]) | (stats[:, cv2.CC_STAT_HEIGHT] >= 3 * scale.px_per_mm)
     keep[0] = False
     ink = keep[labels].astype(np.uint8)
