@@ -13,8 +13,14 @@ edges, and the page is turned so that its calibration pulses stand at the left o
 (portrait photos, pages upside down; edge.orientation).
 
 An image whose sheet already fills the frame (a scan) is returned as the very same array, so
-every later stage sees exactly what it saw before this stage existed. Not handled yet: a sheet on
-a desk as pale as paper (a white table) is not found and the photo is read as it is.
+every later stage sees exactly what it saw before this stage existed.
+
+Where the paper is about as pale as the desk (a white table) or the desk has paper-white patches
+(checked cloth), the pale region is not the sheet. A second search starts from the printed ECG
+traces instead and goes outwards: the sheet's edge is where the paper ends in a drop to something
+that stays darker (SheetConfig.content_search). Where both searches find a quad and disagree, the
+one whose sides are the clearer paper-to-desk steps wins. A white table that reaches all round the
+frame's edge still looks like a scan and is read as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from edge.components import components
 
 # Landscape printouts are A4 (297/210) or US Letter (11/8.5): an aspect found near one of them is
 # taken as it.
@@ -54,6 +62,26 @@ class SheetConfig:
     max_side: int = 2048  # px: long side of the flattened page (later stages work at 1024)
     min_frame_side: int = 32  # px: a thinner image holds no sheet to look for
     thumbnail: int = 256  # px: the edge-ring test below runs on a copy at least this long
+    # The second search, from the printed content outwards (_content_quad): where the paper is as pale
+    # as the desk (a white table) or the desk has paper-white patches (checked cloth), the region
+    # above fails. From the traces' hull, rays go out across each side; along each, the sheet's edge
+    # is the first sharp drop (content_drop grey levels below the paper just outside the traces, within
+    # 5 px) after which the next content_desk_run px stay content_desk_fall below that paper: text,
+    # rules and the grid's frame are thin and the paper returns after them; a desk does not.
+    content_search: bool = True
+    content_drop: int = 20
+    content_desk_fall: float = 0.03
+    content_desk_run: int = 21
+    content_reach: float = 0.35  # of the search copy's long side: how far out of the traces an edge may lie
+    content_rays: int = 48  # per side
+    # A quad from either search is judged by its sides: the median step from the paper just inside to
+    # the brightest of the desk just outside (thin printed lines do not count as desk). Where the two
+    # searches disagree, the content one must have the clearer edges by this many grey levels.
+    content_margin: float = 4.0
+    content_skip: float = 30.0  # a pale region whose sides step this clearly needs no second search
+    # Paper all round the frame's edge is a scan unless the traces' hull covers less than this share of
+    # the frame (the shared scans: 0.75 and more; white-table photos of a sheet filling 60%: 0.43-0.60).
+    content_scan_cover: float = 0.65
     # Paper all round the frame's edge means a scan: more than edge_paper_share of an edge ring
     # (edge_ring of the frame's long side) scores above edge_paper_level of the frame's brightest paper.
     edge_ring: float = 0.03
@@ -69,7 +97,7 @@ class Sheet:
 
     image: np.ndarray  # BGR
     corners: np.ndarray | None
-    found_by: str  # "frame" (taken as it is) or "paper"
+    found_by: str  # "frame" (taken as it is), "paper" (the pale region) or "content" (out from the traces)
     quarter_turns: int = 0  # counter-clockwise turns applied after flattening
 
     @property
@@ -264,7 +292,7 @@ def _fit_sides(quad: np.ndarray, points: np.ndarray, reach: float, tolerance: fl
 def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """Four corners (float32, clockwise from the top-left in image terms) of the largest region and
     its outline where the frame does not cut it, or None when it is not a plausible sheet."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    count, labels, stats = components(mask, connectivity=4)
     if count < 2:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -391,10 +419,22 @@ def _paper_score(bgr: np.ndarray) -> np.ndarray:
     return np.clip(hsv[..., 2].astype(np.int16) - hsv[..., 1].astype(np.int16) // 2, 0, 255).astype(np.uint8)
 
 
-def _paper_to_the_edges(bgr: np.ndarray, config: SheetConfig) -> bool:
-    """Whether paper runs all round the frame's edge (a scan, or a sheet cropped by the frame): then
-    there is no sheet to find in it. Cheap, on a thumbnail, so that scans pay next to nothing."""
-    score = _paper_score(_shrunk(bgr, config.thumbnail)[0])
+def _looks_scanned(bgr: np.ndarray, config: SheetConfig) -> bool:
+    """Whether there is no sheet to look for: paper runs all round the frame's edge (a scan, or a
+    sheet cropped by the frame), and the traces fill much of the frame (on a white table the desk
+    runs round the edge as pale as paper, but the sheet and its traces take only part of the frame).
+    Cheap, on a thumbnail, so that scans pay next to nothing."""
+    thumbnail = _shrunk(bgr, config.thumbnail)[0]
+    score = _paper_score(thumbnail)
+    if not _paper_to_the_edges(score, config):
+        return False
+    if not config.content_search:
+        return True
+    hull = _trace_hull(thumbnail, score)
+    return hull is None or cv2.contourArea(hull) >= config.content_scan_cover * score.size
+
+
+def _paper_to_the_edges(score: np.ndarray, config: SheetConfig) -> bool:
     ring = max(2, int(round(config.edge_ring * max(score.shape))))
     edge = np.concatenate(
         [score[:ring].ravel(), score[-ring:].ravel(), score[:, :ring].ravel(), score[:, -ring:].ravel()]
@@ -403,20 +443,196 @@ def _paper_to_the_edges(bgr: np.ndarray, config: SheetConfig) -> bool:
     return bool(np.mean(edge > level) >= config.edge_paper_share)
 
 
-def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
-    """The sheet's corners and outline in source pixels, or None (a scan, or no sheet found)."""
+def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The sheet's corners and outline in source pixels and the search that found it ("paper" or
+    "content"), or None (a scan, or no sheet found)."""
     if min(bgr.shape[:2]) < config.min_frame_side:  # a sliver: no sheet in it (and no copy to shrink)
         return None
-    if _paper_to_the_edges(bgr, config):
+    if _looks_scanned(bgr, config):
         return None
     small, scale = _shrunk(bgr, config.work_size)
     score = _paper_score(small)
     found = _quad(_paper_mask(score), config)
-    if found is None or _fills_frame(found[0], small.shape[:2], config):
+    if found is not None and (
+        _fills_frame(found[0], small.shape[:2], config) or not _sides_on_edges(found[0], score, config)
+    ):
+        found = None
+    found, how = _choose(found, small, score, config)
+    if found is None:
         return None
-    if not _sides_on_edges(found[0], score, config):
+    return (*_refine(bgr, found[0] / scale, found[1] / scale, reach=max(3.0, 2.5 / scale)), how)
+
+
+def _choose(
+    by_paper: tuple[np.ndarray, np.ndarray] | None, small: np.ndarray, score: np.ndarray, config: SheetConfig
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+    """The pale region's quad, unless the search from the content disagrees with clearly better
+    edges (or the region gave none); and which search it came from."""
+    if not config.content_search:
+        return by_paper, "paper"
+    paper_strength = _edge_strength(by_paper[0], score) if by_paper is not None else -np.inf
+    if paper_strength >= config.content_skip:  # a sheet on a dark desk: no doubt, no second search
+        return by_paper, "paper"
+    by_content = _content_quad(small, score, config)
+    if by_content is None or _fills_frame(by_content[0], small.shape[:2], config):
+        return by_paper, "paper"
+    if by_paper is None:
+        clear = _edge_strength(by_content[0], score) >= config.content_margin
+        return (by_content, "content") if clear else (None, "paper")
+    apart = float(np.abs(_order(by_paper[0]) - _order(by_content[0])).max())
+    if apart <= config.edge_offset * float(np.hypot(*small.shape[:2])):
+        return by_paper, "paper"
+    if _edge_strength(by_content[0], score) >= paper_strength + config.content_margin:
+        return by_content, "content"
+    return by_paper, "paper"
+
+
+def _ray_profiles(
+    score: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray, rays: int, reach: int, extend: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The blurred paper score sampled along ``rays`` lines crossing the side from ``a`` to ``b``
+    (extended by ``extend`` of its length at both ends), from 5 px inside it to ``reach`` px and
+    more outside: (values, -1 beyond the frame; the ray points; the outward unit normal; index of the
+    side itself)."""
+    normal = _inward_normal(a, b, centre)
+    length = float(np.hypot(*(b - a)))
+    unit = (b - a) / max(length, 1e-9)
+    t = np.linspace(-extend * length, (1 + extend) * length, rays)
+    inside = 5
+    offsets = np.arange(-inside, reach, dtype=np.float64)
+    base = a[None, :] + t[:, None] * unit[None, :]
+    points = base[:, None, :] - offsets[None, :, None] * normal[None, None, :]
+    values = cv2.remap(score, points[..., 0].astype(np.float32), points[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)  # fmt: skip
+    return values, base, -normal, inside
+
+
+def _running(values: np.ndarray, width: int, largest: bool) -> np.ndarray:
+    """Max (or min) of each profile over the next ``width`` samples, the sample itself included."""
+    kernel = np.ones((1, width), np.uint8)
+    op = cv2.dilate if largest else cv2.erode
+    return op(values, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+
+
+def _content_quad(
+    small: np.ndarray, score: np.ndarray, config: SheetConfig
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sheet found from its printed traces outwards (see SheetConfig.content_search): corners and
+    the edge points its sides were fitted to, in search-copy pixels; None without traces or edges."""
+    hull = _trace_hull(small, score)
+    if hull is None:
         return None
-    return _refine(bgr, found[0] / scale, found[1] / scale, reach=max(3.0, 2.5 / scale))
+    blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)
+    height, width = score.shape
+    reach = int(config.content_reach * max(height, width))
+    centre = hull.mean(axis=0)
+    guesses, points = [], []
+    for i in range(4):
+        a, b = hull[i].astype(np.float64), hull[(i + 1) % 4].astype(np.float64)
+        edge = _edge_points(blurred, a, b, centre, reach, config)
+        if len(edge) < 6:
+            return None
+        normal = _inward_normal(a, b, centre)
+        offset = float(np.median((a - edge) @ normal))  # how far out the sheet's side runs
+        guesses.append((a - offset * normal, b - offset * normal))
+        points.append(edge)
+    corners = [_intersect(*guesses[i - 1], *guesses[i]) for i in range(4)]
+    if any(c is None for c in corners):
+        return None
+    quad, on_sides = np.array(corners, np.float64), np.concatenate(points)
+    diagonal = float(np.hypot(height, width))
+    for share in (0.04, 0.015):
+        refitted = _fit_sides(quad, on_sides, share * diagonal, tolerance=1.5)
+        if refitted is None:
+            break
+        quad, on_sides = refitted
+    quad = _order(np.asarray(quad, np.float32))
+    thrown = np.any(np.abs(quad - quad.mean(axis=0)) > 2 * diagonal)  # corners thrown far out
+    if thrown or cv2.contourArea(quad) < config.min_area * width * height:
+        return None
+    for i in range(4):
+        u, v = quad[i - 1] - quad[i], quad[(i + 1) % 4] - quad[i]
+        cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
+        if np.degrees(np.arccos(np.clip(cos, -1, 1))) > config.max_corner_angle:
+            return None
+    return quad, on_sides
+
+
+def _edge_points(
+    blurred: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray, reach: int, config: SheetConfig
+) -> np.ndarray:
+    """Where rays across the side from ``a`` to ``b`` leave the paper for the desk (search-copy px)."""
+    run = config.content_desk_run
+    values, base, outward, at = _ray_profiles(blurred, a, b, centre, config.content_rays, reach + run + 10, 0.3)
+    seen = values >= 0
+    ahead = _running(values, run, largest=True)  # beyond the frame counts as -1: no evidence of paper
+    paper = np.median(ahead[:, at : at + 8], axis=1)  # just outside the traces, per ray
+    dips = _running(np.where(seen, values, 1e6).astype(np.float32), 5, largest=False)
+    # A drop needs a few pixels of desk seen after it.
+    known = seen & np.roll(seen, -4, axis=1)
+    fallen = ahead < (1 - config.content_desk_fall) * paper[:, None]
+    desk = known & fallen & (dips < paper[:, None] - config.content_drop)
+    desk = desk[:, at : at + reach]
+    found = desk.any(axis=1) & (paper > 0)
+    first = np.argmax(desk, axis=1)
+    # The edge itself: the steepest step from paper (mean of 4 px in) to desk (the brightest of 2-9 px
+    # out) within a few px of the first desk sample.
+    cumulative = np.concatenate([np.zeros((len(values), 1)), np.cumsum(np.where(seen, values, 0.0), axis=1)], 1)
+    k = np.arange(values.shape[1])
+    inner = (cumulative[:, k + 1] - cumulative[:, np.maximum(k - 3, 0)]) / np.minimum(k + 1, 4)
+    outer = _running(np.where(seen, values, 1e6).astype(np.float32), 8, largest=True)
+    outer = np.concatenate([outer[:, 2:], np.full((len(values), 2), 1e6, np.float32)], axis=1)
+    step = inner - outer
+    window = (k[None, :] - at >= first[:, None] - 6) & (k[None, :] - at <= first[:, None] + 3) & (outer < 1e6)
+    step = np.where(window, step, -np.inf)
+    best = np.argmax(step, axis=1)
+    ok = found & np.isfinite(step[np.arange(len(step)), best])
+    distance = best[ok] - at + 1.0  # between the last paper sample and the desk after it
+    return base[ok] + distance[:, None] * outward[None, :]
+
+
+def _edge_strength(quad: np.ndarray, score: np.ndarray) -> float:
+    """How clearly the quad's sides are the sheet's edges: per side, the median step from the paper
+    just inside (mean of 4 px) to the brightest of the desk just outside (2-9 px out), over the part
+    inside the frame; the weakest side's."""
+    blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)
+    centre = quad.mean(axis=0)
+    strengths = []
+    for i in range(4):
+        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
+        values, _, _, at = _ray_profiles(blurred, a, b, centre, 32, 12, -0.1)
+        inside, outside = values[:, at - 4 : at], values[:, at + 2 : at + 10]
+        seen = (inside >= 0).all(axis=1) & (outside >= 0).all(axis=1)
+        if seen.sum() < 8:  # a side along or beyond the frame's edge
+            continue
+        steps = inside[seen].mean(axis=1) - outside[seen].max(axis=1)
+        strengths.append(float(np.median(np.clip(steps, -40, 40))))
+    return min(strengths) if len(strengths) >= 3 else -np.inf
+
+
+def _trace_hull(small: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """Four corners round the ECG traces of a search copy: long, swinging dark strokes with paper
+    around them (wood grain and cloth stripes have desk around them; rules, text lines and the
+    sheet's own edge are straight)."""
+    height, width = score.shape
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    ink = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, 12)
+    count, labels, stats = components(ink)
+    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    trace = (w >= 0.08 * width) & (h >= 0.02 * height) & (area <= 0.4 * w.astype(np.float64) * h)
+    trace[0] = False
+    bright = (score >= 0.8 * np.percentile(score, 99)).astype(np.float32)
+    around = np.bincount(labels.ravel(), weights=cv2.blur(bright, (9, 9)).ravel(), minlength=count)
+    trace &= around / np.maximum(area, 1) >= 0.6
+    for i in np.flatnonzero(trace):  # a straight line (the sheet's own edge, slanted, or a rule) is no trace
+        x, y, w_i, h_i = stats[i, :4]
+        ys, xs = np.nonzero(labels[y : y + h_i, x : x + w_i] == i)
+        offset = ys - np.polyval(np.polyfit(xs, ys, 1), xs)
+        trace[i] = np.ptp(offset) >= 0.015 * height + 3
+    if trace.sum() < 2:
+        return None
+    ys, xs = np.nonzero(trace[labels])
+    return _hull_quad(np.column_stack([xs, ys]).astype(np.float64))
 
 
 def _refine(bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
@@ -553,7 +769,7 @@ def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=Non
     found = _locate(bgr, config)
     if found is None:
         return Sheet(bgr, None, "frame")
-    quad, outline = found
+    quad, outline, found_by = found
     page = flatten(bgr, quad, config, outline)
     # Printouts are landscape: a portrait page lies on its side (though a steep camera tilt can
     # make a landscape sheet look portrait, which the content check below sorts out).
@@ -563,4 +779,4 @@ def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=Non
     if turns:
         page = np.ascontiguousarray(np.rot90(page, turns))
     corners = np.roll(quad, -turns, axis=0) if turns else quad  # the upright page's top-left first
-    return Sheet(page, corners.astype(np.float32), "paper", turns)
+    return Sheet(page, corners.astype(np.float32), found_by, turns)

@@ -9,7 +9,7 @@ from edge.classifier import EcgClassifier
 from edge.pipeline import flatten_photo
 from edge.preprocess import PreprocessConfig, decode_image, load_scan
 from edge.resources import sample_files
-from edge.sheet import find_quad, find_sheet
+from edge.sheet import SheetConfig, find_quad, find_sheet
 from tests.conftest import SHIPPED_MODEL
 
 SAMPLES = sample_files()
@@ -242,3 +242,27 @@ def test_the_cli_says_when_it_flattened_a_photo_or_turned_a_scan(tmp_path):
     assert digitized.exit_code == 0 and "sheet flattened from a photo" in digitized.output
     classified = runner.invoke(app, ["classify", str(upside)], terminal_width=400)
     assert classified.exit_code == 0 and "scan turned 180 degrees" in classified.output
+
+
+@pytest.mark.parametrize(("condition", "seed"), [("white_table", 0), ("patterned_cloth", 3)])
+def test_a_sheet_the_pale_region_misses_is_found_from_its_traces(condition, seed):
+    """A white table as pale as the paper, a checked cloth with paper-white checks: the search from
+    the traces outwards finds the sheet's corners to a few pixels; without it, no sheet was found."""
+    from dataclasses import replace
+
+    from train.scenes import CONDITIONS, compose_scene
+
+    scene = compose_scene(decode_image(SAMPLES[0]), replace(CONDITIONS[condition], megapixels=3.0, seed=seed))
+    photo = cv2.imdecode(cv2.imencode(".jpg", scene.image)[1], cv2.IMREAD_COLOR)
+    sheet = find_sheet(photo)
+    assert sheet.found_by == "content"
+    assert np.abs(sheet.corners - scene.corners).max() < 3.0
+    assert not find_sheet(photo, SheetConfig(content_search=False)).rectified
+
+
+def test_a_photo_on_a_white_table_gets_the_flat_scans_label(classifier):
+    page = decode_image(SAMPLES[2])
+    result = classifier.classify(_scene(page, "white_table", seed=0))
+    assert result.is_ecg, result.gate.reason
+    assert result.sheet.found_by == "content"
+    assert result.label == classifier.classify(page).label
