@@ -76,9 +76,12 @@ def fuse(
         if card.training.get("distinct_images_per_split") != split.summary():
             raise typer.BadParameter(f"{member.name} was not trained on {split_file} (its split summary differs)")
     out.mkdir(parents=True, exist_ok=True)
+    copied = []  # the members' files this run put in OUT: taken out again if the runtime refuses the fusion
     for member in members:
         for path in (member, card_path_for(member)):
             if path.resolve() != (out / path.name).resolve():
+                if not (out / path.name).exists():
+                    copied.append(out / path.name)
                 shutil.copy(path, out / path.name)
     views = [c.preprocessing.view for c in cards]
     variants = {c.variant for c in cards}
@@ -106,7 +109,8 @@ def fuse(
     try:
         classifier = EcgClassifier.create_from_model_path(card_path)  # checks the members as the runtime does
     except (OSError, ValueError):
-        card_path.unlink()
+        for path in (card_path, *copied):
+            path.unlink(missing_ok=True)
         raise
     data_root = data or Path(split.data_root)
 

@@ -430,7 +430,7 @@ def _looks_scanned(bgr: np.ndarray, config: SheetConfig) -> bool:
         return False
     if not config.content_search:
         return True
-    hull = _trace_hull(thumbnail, score)
+    hull = _trace_hull(thumbnail, score, straight_out=False)
     return hull is None or cv2.contourArea(hull) >= config.content_scan_cover * score.size
 
 
@@ -610,10 +610,11 @@ def _edge_strength(quad: np.ndarray, score: np.ndarray) -> float:
     return min(strengths) if len(strengths) >= 3 else -np.inf
 
 
-def _trace_hull(small: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True) -> np.ndarray | None:
     """Four corners round the ECG traces of a search copy: long, swinging dark strokes with paper
-    around them (wood grain and cloth stripes have desk around them; rules, text lines and the
-    sheet's own edge are straight)."""
+    around them (wood grain and cloth stripes have desk around them), and with ``straight_out``
+    not straight (rules, text lines and the sheet's own slanted edge shadow are; ~1.5 ms a page,
+    which the scan check below does without)."""
     height, width = score.shape
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     ink = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, 12)
@@ -624,7 +625,8 @@ def _trace_hull(small: np.ndarray, score: np.ndarray) -> np.ndarray | None:
     bright = (score >= 0.8 * np.percentile(score, 99)).astype(np.float32)
     around = np.bincount(labels.ravel(), weights=cv2.blur(bright, (9, 9)).ravel(), minlength=count)
     trace &= around / np.maximum(area, 1) >= 0.6
-    for i in np.flatnonzero(trace):  # a straight line (the sheet's own edge, slanted, or a rule) is no trace
+    # A straight line (the sheet's own edge, slanted, or a rule) is no trace.
+    for i in np.flatnonzero(trace) if straight_out else ():
         x, y, w_i, h_i = stats[i, :4]
         ys, xs = np.nonzero(labels[y : y + h_i, x : x + w_i] == i)
         offset = ys - np.polyval(np.polyfit(xs, ys, 1), xs)

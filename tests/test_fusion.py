@@ -157,6 +157,31 @@ def test_ecg_fuse_refuses_members_of_another_split(tiny_pair, tiny_dataset, tmp_
     assert not (tmp_path / "both.card.json").exists()
 
 
+def test_a_fusion_the_runtime_refuses_leaves_nothing_in_out(tiny_pair, tiny_dataset, tmp_path):
+    """Members trained on the split but reading the page at different working sizes: ecg-fuse stops
+    at the runtime's check, and takes out the card and the member copies it had written."""
+    from typer.testing import CliRunner
+
+    from convert.fuse import app as fuse_app
+
+    source = tmp_path / "source"
+    source.mkdir()
+    members = []
+    for path in (tiny_pair / "signal_cnn" / "tflite" / "signal_cnn_int8.tflite",
+                 tiny_pair / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite"):  # fmt: skip
+        shutil.copy(path, source / path.name)
+        shutil.copy(card_path_for(path), card_path_for(source / path.name))
+        members.append(source / path.name)
+    card = load_card(members[1])
+    replace(card, preprocessing=replace(card.preprocessing, work_size=2048)).save(card_path_for(members[1]))
+    out = tmp_path / "models"
+    args = [*map(str, members), "--name", "both", "--split", str(tiny_pair / "split.json"), "--out", str(out),
+            "--data", str(tiny_dataset)]  # fmt: skip
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code != 0
+    assert list(out.iterdir()) == []
+
+
 def test_a_fused_models_inputs_are_shown_side_by_side(tmp_path):
     from edge.plot import draw_lead_matrix, model_input_picture
 
