@@ -265,7 +265,8 @@ _FUSION_SPLIT_NAMES = {"plain": "image-fold0", **{f"day-fold{k}": f"day-fold{k}"
 
 def _export_for_fusion(results: Path) -> None:
     """RESULTS/fuse-NET/traces-SPLIT/layouts.json: each network's test probabilities in every layout,
-    in the form `benchmarks/signal_direction.py --fuse-with RESULTS/fuse-NET` reads."""
+    in the form `benchmarks/signal_direction.py --fuse-with RESULTS/fuse-NET` reads, and val.json
+    beside it (its validation probabilities, for `--favour`)."""
     for layouts_file in sorted(results.glob("*/*/layouts.json")):
         split, net = layouts_file.parent.parent.name, layouts_file.parent.name
         layouts = json.loads(layouts_file.read_text())
@@ -275,6 +276,8 @@ def _export_for_fusion(results: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"layout": k, "paths": v["paths"], "probabilities": v["probabilities"]} for k, v in layouts.items()]
         out.write_text(json.dumps(rows) + "\n")
+        if (layouts_file.parent / "val.json").is_file():
+            (out.parent / "val.json").write_text((layouts_file.parent / "val.json").read_text())
 
 
 def main() -> int:

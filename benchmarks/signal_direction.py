@@ -51,6 +51,7 @@ from machine import describe, summary  # noqa: E402
 from measurement_direction import add_split_arguments, make_splits, read_cached  # noqa: E402
 
 from convert.fuse import fused_view  # noqa: E402
+from edge.classifier import apply_label_weights  # noqa: E402
 from edge.labels import LABEL_KEYS, LABELS  # noqa: E402
 from edge.lead_matrix import SIGNAL_SAMPLES  # noqa: E402
 from train.cli import NETWORK_RECIPES  # noqa: E402
@@ -60,6 +61,7 @@ from train.relayout import AS_SCANNED, LAYOUTS, OTHER_LAYOUTS  # noqa: E402
 
 DIRECTION = "digitized leads -> 1-D CNN"
 FUSED = "1-D CNN + traces image model (probabilities averaged)"
+FAVOURED = "1-D CNN + traces image model, averaged, {label} favoured (weight chosen on validation)"
 REFERENCE_DIRECTIONS = {
     "measurement_direction.json": ("measurements + statements, LR", "measurements + statements, random forest",
                                    "rate only (rate + RR irregularity), LR"),
@@ -160,17 +162,32 @@ def fit_split(
     rate_only = _rate_only(rate_train, train.labels)
     tests = split.records_for("test")
     traces = _traces_probabilities(args.fuse_with / f"traces-{name}" / "layouts.json") if args.fuse_with else None
+    weights: dict[str, float] = {}
+    if traces is not None and args.favour:
+        # The fused operating point, chosen on this split's validation scans as `ecg-fuse --favour` does.
+        from train.calibration import favour_label
+
+        val_records = split.records_for("val")
+        x, _, ok, y_val = _arrays(store, val_records, AS_SCANNED)
+        val_traces = json.loads((args.fuse_with / f"traces-{name}" / "val.json").read_text())
+        by_path = dict(zip(val_traces["paths"], val_traces["probabilities"]))
+        fused_val = (probabilities(x, ok) + np.array([by_path[r.path] for r in val_records])) / 2
+        weights = favour_label(fused_val, y_val, args.favour)
     rows = []
-    for direction in [DIRECTION] + ([FUSED] if traces is not None else []):
-        row = {"direction": f"{direction}, seed {seed}",
-               "view": "signals" if direction == DIRECTION else fused_view(["signals", "traces"]),
+    favoured = FAVOURED.format(label=args.favour) if args.favour else None
+    fused = ([FUSED] + ([favoured] if favoured else [])) if traces is not None else []
+    for direction in [DIRECTION] + fused:
+        favour = args.favour if direction == favoured else None
+        view = "signals" if direction == DIRECTION else fused_view(["signals", "traces"], favour)
+        row = {"direction": f"{direction}, seed {seed}", "view": view,
                "split": name, "seed": seed, "val_macro_f1": val_f1, "epochs_run": epochs_run, "macro_f1": {},
                "accuracy": {}, "recall": {}, "failures": {}, "same_as_rate_only": {}}  # fmt: skip
         for layout in LAYOUTS:
             x, rate, ok, y = _arrays(store, tests, layout)
             p = probabilities(x, ok)
-            if direction == FUSED:
+            if direction != DIRECTION:
                 p = (p + np.stack([traces[layout][r.path] for r in tests])) / 2
+                p = apply_label_weights(p, weights) if direction == favoured else p
             pred = p.argmax(1)
             m = compute_metrics(y, pred)
             row["macro_f1"][layout] = m.macro_f1
@@ -179,6 +196,8 @@ def fit_split(
             row["failures"][layout] = int((~ok).sum())
             row["same_as_rate_only"][layout] = float(np.mean(pred == rate_only(rate)))
         row["n_test"] = len(tests)
+        if direction == favoured:
+            row["label_weights"] = weights
         other = np.mean([row["macro_f1"][n] for n in OTHER_LAYOUTS])
         print(f"{name}, {direction}, seed {seed}: val {val_f1:.3f} ({epochs_run} epochs), "
               f"test 3x4 {row['macro_f1'][AS_SCANNED]:.3f}, other layouts {other:.3f}", flush=True)  # fmt: skip
@@ -221,6 +240,11 @@ def main() -> int:
         "--fuse-with", type=Path, default=None,
         help="runs of benchmarks/generalization.py --views traces ...: also score the average with the traces model",
     )  # fmt: skip
+    parser.add_argument(
+        "--favour", default=None,
+        help="with --fuse-with: weight this label (e.g. mi) in the fused rows as far as each split's validation "
+             "macro-F1 gains, as `ecg-fuse --favour` does for a shipped card",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "signal_direction")
     args = parser.parse_args()
     if args.epochs < 1:
@@ -241,7 +265,7 @@ def main() -> int:
     # the direction's row is the mean over all of them (folds x seeds).
     everyone = [
         {**r, "direction": f"{d}, {len(args.seeds)} seeds"}
-        for d in (DIRECTION, FUSED)
+        for d in (DIRECTION, FUSED) + ((FAVOURED.format(label=args.favour),) if args.favour else ())
         for r in rows
         if r["direction"].startswith(d + ", seed")
     ]
@@ -262,18 +286,23 @@ def main() -> int:
         for k, label in enumerate(LABELS)
     }
     failures = {n: sum(r["failures"][n] for r in own if r["seed"] == args.seeds[0]) for n in LAYOUTS}
-    fused_days = [r for r in rows if r["direction"].startswith(FUSED) and r["split"].startswith("day")]
-    fused_leaning = np.mean([np.mean(list(r["same_as_rate_only"].values())) for r in fused_days]) if fused_days else 0
-    fused_recall = (
-        f"Fused with the traces model of {_relative(args.fuse_with) if args.fuse_with else ''}, day-fold recall, 3x4: "
-        + ", ".join(
+    def fused_recall_line(prefix: str, what: str) -> str:
+        fused_days = [r for r in rows if r["direction"].startswith(prefix) and r["split"].startswith("day")]
+        if not fused_days:
+            return ""
+        leaning_fused = np.mean([np.mean(list(r["same_as_rate_only"].values())) for r in fused_days])
+        recalls = ", ".join(
             f"{label.short_name} {np.mean([r['recall'][AS_SCANNED][k] for r in fused_days]):.2f}"
             for k, label in enumerate(LABELS)
         )
-        + f"; same answer as rate-only on {fused_leaning:.0%}. "
-        if fused_days
-        else ""
-    )
+        return f"{what}, day-fold recall, 3x4: {recalls}; same answer as rate-only on {leaning_fused:.0%}. "
+
+    source = _relative(args.fuse_with) if args.fuse_with else ""
+    fused_recall = fused_recall_line(FUSED, f"Fused with the traces model of {source}")
+    if args.favour:
+        fused_recall += fused_recall_line(
+            FAVOURED.format(label=args.favour).split(" (")[0], f"The same, {args.favour} favoured"
+        )
     machine = describe()
     lines = [
         "Macro-F1 on the test splits of the generalization protocol (same splits and layouts as "
@@ -305,6 +334,7 @@ def main() -> int:
         "# Signal direction (1-D CNN on the digitized leads)\n\n"
         "Written by `python benchmarks/signal_direction.py --data DATA"
         + (f" --reuse --fuse-with {_relative(args.fuse_with)}" if args.fuse_with else "")
+        + (f" --favour {args.favour}" if args.favour else "")
         + "`.\n\n" + "\n".join(lines) + "\n"
     )
     print("\n".join(lines))

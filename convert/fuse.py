@@ -22,16 +22,17 @@ from rich.progress import track
 
 from convert.cli import DATA_CREDIT, console, print_card_figures, protocol_figures
 from edge.card import LayoutScore, ModelCard, card_path_for, load_card
-from edge.classifier import EcgClassifier
+from edge.classifier import EcgClassifier, apply_label_weights
 from edge.labels import LABEL_KEYS, LABELS
 from edge.preprocess import decode_image
 from edge.resources import DEFAULT_POINTER
 
 app = typer.Typer(help="Write and measure a fused model's card (members' probabilities averaged).")
 
-def fused_view(views: list[str]) -> str:
-    """How a fused direction is named in the protocol benchmarks' rows (their ``view`` key)."""
-    return "+".join(views)
+def fused_view(views: list[str], favour: str | None = None) -> str:
+    """How a fused direction is named in the protocol benchmarks' rows (their ``view`` key); with a
+    favoured label (`--favour`), its operating point too."""
+    return "+".join(views) + (f", favouring {favour}" if favour else "")
 
 
 def _raw_probabilities(classifier: EcgClassifier, bgr: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -60,14 +61,21 @@ def fuse(
     ] = None,
     notes: Annotated[str, typer.Option(help="Free text for the card.")] = "",
     default: Annotated[bool, typer.Option("--default", help="Make it OUT's default model (OUT/DEFAULT).")] = False,
+    favour: Annotated[
+        str | None,
+        typer.Option(help="A label (e.g. mi) whose probability is weighted up as far as the validation split's "
+                     "macro-F1 gains (an operating point kept in the card: label_weights)."),
+    ] = None,
 ) -> None:
-    from train.calibration import calibrate
+    from train.calibration import calibrate, favour_label
     from train.dataset import DataSplit
     from train.metrics import bootstrap_ci, compute_metrics
     from train.relayout import OTHER_LAYOUTS
 
     if len(members) < 2:
         raise typer.BadParameter("a fused model needs at least two members")
+    if favour is not None and favour not in LABEL_KEYS:
+        raise typer.BadParameter(f"--favour {favour}: one of {', '.join(LABEL_KEYS)}")
     if name in {m.name.removesuffix(".tflite") for m in members}:
         raise typer.BadParameter(f"--name {name} is a member's name: its card would be overwritten")
     cards = [load_card(m) for m in members]
@@ -114,7 +122,10 @@ def fuse(
         raise
     data_root = data or Path(split.data_root)
 
+    weights: dict[str, float] = {}
+
     def measure(records, description: str, transform=None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Raw fused probabilities, weighted as the card will say (``weights``, once chosen)."""
         probabilities, failures = [], 0
         for record in track(records, description=description, transient=True):
             bgr = decode_image(data_root / record.path)
@@ -122,9 +133,13 @@ def fuse(
             probabilities.append(p)
             failures += not ok
         labels = np.array([LABEL_KEYS.index(r.label) for r in records])
-        return np.stack(probabilities), labels, failures
+        return apply_label_weights(np.stack(probabilities), weights), labels, failures
 
     val_p, val_y, _ = measure(split.records_for("val"), "validation split")
+    if favour is not None:
+        weights.update(favour_label(val_p, val_y, favour))
+        val_p = apply_label_weights(val_p, weights)
+        console.print(f"--favour {favour}: weight {weights.get(favour, 1.0):.3f} (chosen on the validation split)")
     test_p, test_y, failures = measure(split.records_for("test"), "test split")
     metrics = compute_metrics(test_y, test_p.argmax(1))
     layout_scores = []
@@ -134,11 +149,12 @@ def fuse(
         layout_scores.append(LayoutScore(layout.name, layout.description, m.n_images, m.accuracy, m.macro_f1))
     final = replace(
         card,
+        label_weights=dict(weights),
         test_metrics=metrics,
         calibration=calibrate(val_p, val_y, test_p, test_y, target_accuracy),
         measured_with=classifier.interpreter_name,
         layout_scores=layout_scores,
-        protocol=protocol_figures(protocol, fused_view(views)) if protocol else {},
+        protocol=protocol_figures(protocol, fused_view(views, favour if weights else None)) if protocol else {},
     )
     final.save(card_path)
     if default:

@@ -97,6 +97,10 @@ class ModelCard:
     # average's. A fused card has no .tflite of its own (tflite_file and tflite_sha256 empty) and its
     # preprocessing is its first member's. Empty for a single model.
     members: list[str] = field(default_factory=list)
+    # An operating point: label key -> factor its raw probability is multiplied by (the row then
+    # renormalised) before calibration, chosen on the validation split (`ecg-fuse --favour`: missing
+    # an infarction costs more than a false alarm). Empty: the model's own output.
+    label_weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def is_fused(self) -> bool:
@@ -131,6 +135,9 @@ class ModelCard:
         card = cls(**data)
         if tuple(card.labels) != LABEL_KEYS:
             raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")
+        for key, weight in card.label_weights.items():
+            if key not in LABEL_KEYS or not (isinstance(weight, (int, float)) and 0 < weight < float("inf")):
+                raise ValueError(f"label weight {key!r}: {weight!r} (a label of {list(LABEL_KEYS)}, a positive factor)")
         return card
 
     def save(self, path: Path) -> None:

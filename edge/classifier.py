@@ -15,7 +15,7 @@ import numpy as np
 from edge.card import ModelCard, is_card_path, load_card, sha256_file
 from edge.gate import GateConfig, GateResult, check_ecg
 from edge.interpreter import open_interpreter, pick_backend
-from edge.labels import LABELS, Label
+from edge.labels import LABEL_KEYS, LABELS, Label
 from edge.leads import LayoutError
 from edge.page import to_work_scale
 from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
@@ -48,6 +48,16 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def apply_label_weights(probs: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    """``probs`` (LABELS order, rows) with each named label's column multiplied by its weight, rows
+    renormalised (a shift of that label's log-prior: ModelCard.label_weights)."""
+    if not weights:
+        return probs
+    factors = np.array([weights.get(key, 1.0) for key in LABEL_KEYS])
+    weighted = probs * factors
+    return weighted / weighted.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -179,8 +189,9 @@ class EcgClassifier:
     def predict_preprocessed(self, image: np.ndarray, member_inputs: tuple[np.ndarray, ...] = ()) -> np.ndarray:
         """Class probabilities (LABELS order) for one model input (``PreprocessedImage.image``: a
         uint8 image, or the signals view's lead matrix; a fused model also takes
-        ``PreprocessedImage.member_inputs``), calibrated with the card's temperature when it has one."""
-        probs = self.predict_raw(image, member_inputs)
+        ``PreprocessedImage.member_inputs``), weighted as the card says (its operating point) and
+        calibrated with its temperature when it has them."""
+        probs = apply_label_weights(self.predict_raw(image, member_inputs), self.card.label_weights)
         calibration = self.card.calibration
         return probs if calibration is None else apply_temperature(probs, calibration.temperature)
 

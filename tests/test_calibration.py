@@ -57,3 +57,31 @@ def test_coverage_curve_trades_coverage_for_accuracy():
     assert all(a >= b for a, b in zip(coverage, coverage[1:]))  # a higher bar keeps fewer images
     kept = [a for a in accuracy if a is not None]
     assert kept[-1] > kept[0]  # ...and those it keeps are more often right
+
+
+def test_favouring_a_label_picks_the_weight_that_gains_validation_macro_f1():
+    from edge.classifier import apply_label_weights
+    from train.calibration import favour_label
+
+    # MI (index 1) scans whose MI probability comes second to "normal" by a small margin: weighting MI
+    # up turns them right; normal scans stay normal while the weight stays moderate.
+    mi = np.tile([0.5, 0.4, 0.05, 0.05], (10, 1))
+    normal = np.tile([0.8, 0.1, 0.05, 0.05], (30, 1))
+    probs, labels = np.vstack([mi, normal]), np.array([1] * 10 + [0] * 30)
+    weights = favour_label(probs, labels, "mi")
+    assert set(weights) == {"mi"} and 1.25 < weights["mi"] < 8.0
+    assert (apply_label_weights(probs, weights).argmax(1) == labels).all()
+    # Nothing to gain: no weight (the model's own output).
+    assert favour_label(normal, np.zeros(30, int), "mi") == {}
+    with pytest.raises(ValueError, match="unknown label"):
+        favour_label(probs, labels, "stemi")
+
+
+def test_label_weights_shift_one_label_and_keep_rows_summing_to_one():
+    from edge.classifier import apply_label_weights
+
+    probs = np.array([[0.5, 0.4, 0.05, 0.05]])
+    weighted = apply_label_weights(probs, {"mi": 2.0})
+    assert weighted.argmax() == 1 and np.isclose(weighted.sum(), 1.0)
+    assert weighted[0, 1] / weighted[0, 0] == pytest.approx(2 * 0.4 / 0.5)
+    assert apply_label_weights(probs, {}) is probs

@@ -129,10 +129,12 @@ def test_ecg_fuse_writes_a_measured_card_the_runtime_runs(tiny_pair, tiny_datase
                tiny_pair / "custom_cnn" / "tflite" / "custom_cnn_int8.tflite"]  # fmt: skip
     out = tmp_path / "models"
     args = [*map(str, members), "--name", "both", "--split", str(tiny_pair / "split.json"), "--out", str(out),
-            "--data", str(tiny_dataset), "--default"]  # fmt: skip
+            "--data", str(tiny_dataset), "--default", "--favour", "mi"]  # fmt: skip
     result = CliRunner().invoke(fuse_app, args)
     assert result.exit_code == 0, result.output
+    assert "--favour mi: weight" in result.output
     card = load_card(out / "both.card.json")
+    assert set(card.label_weights) <= {"mi"}  # {} when weighting MI gained nothing on the validation split
     assert card.members == [m.name for m in members] and card.is_fused
     assert (out / "DEFAULT").read_text().strip() == "both.card.json"
     assert all((out / m.name).is_file() and card_path_for(out / m.name).is_file() for m in members)
@@ -155,6 +157,29 @@ def test_ecg_fuse_refuses_members_of_another_split(tiny_pair, tiny_dataset, tmp_
     result = CliRunner().invoke(fuse_app, args)
     assert result.exit_code != 0 and "was not trained on" in result.output
     assert not (tmp_path / "both.card.json").exists()
+
+
+def test_a_cards_label_weights_move_its_answer_and_bad_ones_are_refused(tmp_path):
+    card_path = _fused_card(tmp_path, [SIGNAL, TRACES])
+    scan = sample_files()[0]
+    plain = EcgClassifier.create_from_model_path(card_path)
+    pre = plain.preprocess(scan)
+    base = plain.predict_preprocessed(pre.image, pre.member_inputs)
+    runner_up = LABEL_KEYS[int(np.argsort(base)[-2])]
+    card = load_card(card_path)
+    replace(card, label_weights={runner_up: 1e6}).save(card_path)
+    favoured = EcgClassifier.create_from_model_path(card_path)
+    assert favoured.classify(scan).label.key == runner_up
+    assert LABEL_KEYS.index(runner_up) == int(np.argmax(favoured.predict_preprocessed(pre.image, pre.member_inputs)))
+    for bad in ({"stemi": 2.0}, {"mi": 0.0}, {"mi": -1.0}):
+        card_path.write_text(json.dumps({**card.to_dict(), "label_weights": bad}))
+        with pytest.raises(ValueError, match="label weight"):
+            load_card(card_path)
+    # A card written before the field existed loads with no weights.
+    data = card.to_dict()
+    data.pop("label_weights")
+    card_path.write_text(json.dumps(data))
+    assert load_card(card_path).label_weights == {}
 
 
 def test_a_fusion_the_runtime_refuses_leaves_nothing_in_out(tiny_pair, tiny_dataset, tmp_path):
@@ -233,6 +258,17 @@ def test_an_image_first_fused_model_is_explained_on_its_image(tmp_path):
     heat = occlusion_map(fused, pre)
     size = fused.card.preprocessing.input_size
     assert heat.heat.shape == (size, size) and heat.unit == "patch"
+
+
+def test_ecg_fuse_refuses_an_unknown_favoured_label(tmp_path):
+    from typer.testing import CliRunner
+
+    from convert.fuse import app as fuse_app
+
+    args = [str(SIGNAL), str(TRACES), "--name", "both", "--split", str(tmp_path / "split.json"), "--out",
+            str(tmp_path), "--favour", "stemi"]  # fmt: skip
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code != 0 and "--favour stemi" in result.output
 
 
 def test_ecg_fuse_refuses_a_members_name(tmp_path):
