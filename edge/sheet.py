@@ -78,7 +78,8 @@ class SheetConfig:
     # the brightest of the desk just outside (thin printed lines do not count as desk). Where the two
     # searches disagree, the content one must have the clearer edges by this many grey levels.
     content_margin: float = 4.0
-    content_skip: float = 30.0  # a pale region whose sides step this clearly needs no second search
+    content_skip: float = 30.0  # a pale region whose sides step this clearly needs no second search...
+    trace_slack: float = 0.015  # ...unless a corner of the traces' hull lies further outside it (of the diagonal)
     # Paper all round the frame's edge is a scan unless the traces' hull covers less than this share of
     # the frame (the shared scans: 0.75 and more; white-table photos of a sheet filling 60%: 0.43-0.60).
     content_scan_cover: float = 0.65
@@ -200,8 +201,9 @@ def _side_inliers(
     share, offset, candidates = share[near], offset[near], points[near]
     if len(share) < 12:
         return None
-    # All draws at once: three points each, solved for the quadratic through them.
-    picks = np.stack([rng.choice(len(share), 3, replace=False) for _ in range(RANSAC_DRAWS)])
+    # All draws at once: three points each (a draw that repeats a point is dropped with the ill-posed
+    # ones below), solved for the quadratic through them.
+    picks = rng.integers(0, len(share), size=(RANSAC_DRAWS, 3))
     s, o = share[picks], offset[picks]
     gaps = np.diff(np.sort(s, axis=1), axis=1)
     spread = (np.ptp(s, axis=1) >= 0.2) & (gaps.min(axis=1) >= 0.02)  # a solvable, well-posed draw
@@ -467,24 +469,35 @@ def _choose(
     by_paper: tuple[np.ndarray, np.ndarray] | None, small: np.ndarray, score: np.ndarray, config: SheetConfig
 ) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
     """The pale region's quad, unless the search from the content disagrees with clearly better
-    edges (or the region gave none); and which search it came from."""
+    edges, or the region's quad cuts through the traces (a hard shadow's edge taken for a side), or
+    the region gave none; and which search it came from."""
     if not config.content_search:
         return by_paper, "paper"
+    hull = _trace_hull(small, score)
     paper_strength = _edge_strength(by_paper[0], score) if by_paper is not None else -np.inf
-    if paper_strength >= config.content_skip:  # a sheet on a dark desk: no doubt, no second search
+    slack = config.trace_slack * float(np.hypot(*small.shape[:2]))  # a bent sheet's bowed sides
+    around_traces = by_paper is not None and (hull is None or _contains(by_paper[0], hull, slack))
+    if around_traces and paper_strength >= config.content_skip:  # a sheet on a dark desk: no second search
         return by_paper, "paper"
-    by_content = _content_quad(small, score, config)
+    by_content = _content_quad(small, score, config, hull)
     if by_content is None or _fills_frame(by_content[0], small.shape[:2], config):
         return by_paper, "paper"
-    if by_paper is None:
-        clear = _edge_strength(by_content[0], score) >= config.content_margin
-        return (by_content, "content") if clear else (None, "paper")
+    content_strength = _edge_strength(by_content[0], score)
+    if by_paper is None or not around_traces:
+        clear = content_strength >= config.content_margin
+        return (by_content, "content") if clear else (by_paper, "paper")
     apart = float(np.abs(_order(by_paper[0]) - _order(by_content[0])).max())
     if apart <= config.edge_offset * float(np.hypot(*small.shape[:2])):
         return by_paper, "paper"
-    if _edge_strength(by_content[0], score) >= paper_strength + config.content_margin:
+    if content_strength >= paper_strength + config.content_margin:
         return by_content, "content"
     return by_paper, "paper"
+
+
+def _contains(quad: np.ndarray, hull: np.ndarray, tolerance: float) -> bool:
+    """Whether every corner of ``hull`` lies inside ``quad`` (or within ``tolerance`` px of it)."""
+    contour = quad.reshape(-1, 1, 2).astype(np.float32)
+    return all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -tolerance for x, y in hull)
 
 
 def _ray_profiles(
@@ -515,11 +528,11 @@ def _running(values: np.ndarray, width: int, largest: bool) -> np.ndarray:
 
 
 def _content_quad(
-    small: np.ndarray, score: np.ndarray, config: SheetConfig
+    small: np.ndarray, score: np.ndarray, config: SheetConfig, hull: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The sheet found from its printed traces outwards (see SheetConfig.content_search): corners and
-    the edge points its sides were fitted to, in search-copy pixels; None without traces or edges."""
-    hull = _trace_hull(small, score)
+    """The sheet found from its printed traces outwards (``hull``: _trace_hull's; see
+    SheetConfig.content_search): corners and the edge points its sides were fitted to, in
+    search-copy pixels; None without traces or edges."""
     if hull is None:
         return None
     blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)
@@ -625,12 +638,23 @@ def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True)
     bright = (score >= 0.8 * np.percentile(score, 99)).astype(np.float32)
     around = np.bincount(labels.ravel(), weights=cv2.blur(bright, (9, 9)).ravel(), minlength=count)
     trace &= around / np.maximum(area, 1) >= 0.6
-    # A straight line (the sheet's own edge, slanted, or a rule) is no trace.
-    for i in np.flatnonzero(trace) if straight_out else ():
-        x, y, w_i, h_i = stats[i, :4]
-        ys, xs = np.nonzero(labels[y : y + h_i, x : x + w_i] == i)
-        offset = ys - np.polyval(np.polyfit(xs, ys, 1), xs)
-        trace[i] = np.ptp(offset) >= 0.015 * height + 3
+    if straight_out and trace.any():
+        # A straight line (the sheet's own edge, slanted, or a rule) is no trace: each candidate's
+        # least-squares line from its pixel sums, then how far its pixels stray from it.
+        ys, xs = np.nonzero(trace[labels])
+        label = labels[ys, xs].astype(np.int64)
+        x, y = xs.astype(np.float64), ys.astype(np.float64)
+        n = np.bincount(label, minlength=count)
+        sx, sy = np.bincount(label, x, count), np.bincount(label, y, count)
+        sxx, sxy = np.bincount(label, x * x, count), np.bincount(label, x * y, count)
+        spread = n * sxx - sx * sx
+        slope = np.divide(n * sxy - sx * sy, spread, out=np.zeros(count), where=spread > 0)
+        intercept = np.divide(sy - slope * sx, n, out=np.zeros(count), where=n > 0)
+        offset = y - (slope[label] * x + intercept[label])
+        high, low = np.full(count, -np.inf), np.full(count, np.inf)
+        np.maximum.at(high, label, offset)
+        np.minimum.at(low, label, offset)
+        trace &= high - low >= 0.015 * height + 3
     if trace.sum() < 2:
         return None
     ys, xs = np.nonzero(trace[labels])

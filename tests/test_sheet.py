@@ -266,3 +266,18 @@ def test_a_photo_on_a_white_table_gets_the_flat_scans_label(classifier):
     assert result.is_ecg, result.gate.reason
     assert result.sheet.found_by == "content"
     assert result.label == classifier.classify(page).label
+
+
+def test_a_hard_shadows_edge_taken_for_a_side_gives_way_to_the_sheet_found_from_its_traces():
+    """The pale region stops at a hard shadow's edge and its quad leaves traces outside: the quad
+    found from the traces outwards replaces it."""
+    from dataclasses import replace
+
+    from train.scenes import CONDITIONS, compose_scene
+
+    scene = compose_scene(decode_image(SAMPLES[3]), replace(CONDITIONS["hard_shadow"], megapixels=3.0, seed=3))
+    photo = cv2.imdecode(cv2.imencode(".jpg", scene.image)[1], cv2.IMREAD_COLOR)
+    sheet = find_sheet(photo)
+    assert sheet.found_by == "content"
+    assert np.abs(sheet.corners - scene.corners).max() < 3.0
+    assert np.abs(find_sheet(photo, SheetConfig(content_search=False)).corners - scene.corners).max() > 15
