@@ -335,14 +335,19 @@ def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray
     quad_area = cv2.contourArea(quad)
     if quad_area <= 0 or area / quad_area < config.min_solidity:
         return None
-    if np.any(np.abs(quad - quad.mean(axis=0)) > 2 * diagonal):  # corners thrown far out
-        return None
+    return (quad, on_sides) if _plausible_corners(quad, diagonal, config) else None
+
+
+def _plausible_corners(quad: np.ndarray, diagonal: float, config: SheetConfig) -> bool:
+    """No corner thrown far out and none flatter than a sheet's (max_corner_angle)."""
+    if np.any(np.abs(quad - quad.mean(axis=0)) > 2 * diagonal):
+        return False
     for i in range(4):
         u, v = quad[i - 1] - quad[i], quad[(i + 1) % 4] - quad[i]
         cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
         if np.degrees(np.arccos(np.clip(cos, -1, 1))) > config.max_corner_angle:
-            return None
-    return quad, on_sides
+            return False
+    return True
 
 
 def _order(quad: np.ndarray) -> np.ndarray:
@@ -560,14 +565,8 @@ def _content_quad(
             break
         quad, on_sides = refitted
     quad = _order(np.asarray(quad, np.float32))
-    thrown = np.any(np.abs(quad - quad.mean(axis=0)) > 2 * diagonal)  # corners thrown far out
-    if thrown or cv2.contourArea(quad) < config.min_area * width * height:
+    if cv2.contourArea(quad) < config.min_area * width * height or not _plausible_corners(quad, diagonal, config):
         return None
-    for i in range(4):
-        u, v = quad[i - 1] - quad[i], quad[(i + 1) % 4] - quad[i]
-        cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
-        if np.degrees(np.arccos(np.clip(cos, -1, 1))) > config.max_corner_angle:
-            return None
     return quad, on_sides
 
 
