@@ -170,8 +170,8 @@ def fit_split(
         val_records = split.records_for("val")
         x, _, ok, y_val = _arrays(store, val_records, AS_SCANNED)
         val_traces = json.loads((args.fuse_with / f"traces-{name}" / "val.json").read_text())
-        by_path = dict(zip(val_traces["paths"], val_traces["probabilities"]))
-        fused_val = (probabilities(x, ok) + np.array([by_path[r.path] for r in val_records])) / 2
+        by_path = {Path(p).as_posix(): q for p, q in zip(val_traces["paths"], val_traces["probabilities"])}
+        fused_val = (probabilities(x, ok) + np.array([by_path[Path(r.path).as_posix()] for r in val_records])) / 2
         weights = favour_label(fused_val, y_val, args.favour)
     rows = []
     favoured = FAVOURED.format(label=args.favour) if args.favour else None
@@ -249,6 +249,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.favour is not None:
+        if args.favour not in LABEL_KEYS:
+            parser.error(f"--favour {args.favour}: one of {', '.join(LABEL_KEYS)}")
+        if args.fuse_with is None:
+            parser.error("--favour weights the fused rows: give --fuse-with too")
+        missing = [p for p in sorted(args.fuse_with.glob("traces-*")) if not (p / "val.json").is_file()]
+        if missing or not any(args.fuse_with.glob("traces-*")):
+            parser.error(f"--favour needs each split's validation probabilities (val.json, written by "
+                         f"benchmarks/four_networks.py report) in {args.fuse_with}: missing in {missing}")  # fmt: skip
     args.work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     split_files, split_check = make_splits(args)

@@ -116,7 +116,7 @@ def fuse(
     card.save(card_path)
     try:
         classifier = EcgClassifier.create_from_model_path(card_path)  # checks the members as the runtime does
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # missing or altered members, no interpreter that runs them
         for path in (card_path, *copied):
             path.unlink(missing_ok=True)
         raise
@@ -124,23 +124,28 @@ def fuse(
 
     weights: dict[str, float] = {}
 
-    def measure(records, description: str, transform=None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Raw fused probabilities, weighted as the card will say (``weights``, once chosen)."""
-        probabilities, failures = [], 0
+    def measure(records, description: str, transform=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw fused probabilities, weighted as the card will say (``weights``, once chosen); a scan
+        whose layout was not read keeps its uniform row unweighted (the runtime gives it no label);
+        labels; which scans were read."""
+        probabilities, read = [], []
         for record in track(records, description=description, transient=True):
             bgr = decode_image(data_root / record.path)
             p, ok = _raw_probabilities(classifier, bgr if transform is None else transform(bgr))
             probabilities.append(p)
-            failures += not ok
+            read.append(ok)
         labels = np.array([LABEL_KEYS.index(r.label) for r in records])
-        return apply_label_weights(np.stack(probabilities), weights), labels, failures
+        p, read = np.stack(probabilities), np.array(read)
+        p[read] = apply_label_weights(p[read], weights)
+        return p, labels, read
 
-    val_p, val_y, _ = measure(split.records_for("val"), "validation split")
+    val_p, val_y, read = measure(split.records_for("val"), "validation split")
     if favour is not None:
-        weights.update(favour_label(val_p, val_y, favour))
-        val_p = apply_label_weights(val_p, weights)
+        weights.update(favour_label(val_p[read], val_y[read], favour))  # on the scans read only
+        val_p[read] = apply_label_weights(val_p[read], weights)
         console.print(f"--favour {favour}: weight {weights.get(favour, 1.0):.3f} (chosen on the validation split)")
-    test_p, test_y, failures = measure(split.records_for("test"), "test split")
+    test_p, test_y, test_read = measure(split.records_for("test"), "test split")
+    failures = int((~test_read).sum())
     metrics = compute_metrics(test_y, test_p.argmax(1))
     layout_scores = []
     for layout in OTHER_LAYOUTS.values():

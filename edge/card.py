@@ -135,9 +135,13 @@ class ModelCard:
         card = cls(**data)
         if tuple(card.labels) != LABEL_KEYS:
             raise ValueError(f"model card labels {card.labels} differ from this runtime's {list(LABEL_KEYS)}")
+        if not isinstance(card.label_weights, dict):
+            raise ValueError(f"label_weights: {card.label_weights!r} is not an object of label -> factor")
         for key, weight in card.label_weights.items():
-            if key not in LABEL_KEYS or not (isinstance(weight, (int, float)) and 0 < weight < float("inf")):
-                raise ValueError(f"label weight {key!r}: {weight!r} (a label of {list(LABEL_KEYS)}, a positive factor)")
+            number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            if key not in LABEL_KEYS or not (number and 1e-6 <= weight <= 1e6):
+                allowed = f"a label of {list(LABEL_KEYS)}, a factor in 1e-6..1e6"
+                raise ValueError(f"label weight {key!r}: {weight!r} ({allowed})")
         return card
 
     def save(self, path: Path) -> None:

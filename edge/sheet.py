@@ -488,6 +488,8 @@ def _choose(
     if by_content is None or _fills_frame(by_content[0], small.shape[:2], config):
         return by_paper, "paper"
     content_strength = _edge_strength(by_content[0], score)
+    if not np.isfinite(content_strength):  # fewer than three of its sides could be judged
+        return by_paper, "paper"
     if by_paper is None or not around_traces:
         clear = content_strength >= config.content_margin
         return (by_content, "content") if clear else (by_paper, "paper")

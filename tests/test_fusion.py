@@ -171,9 +171,9 @@ def test_a_cards_label_weights_move_its_answer_and_bad_ones_are_refused(tmp_path
     favoured = EcgClassifier.create_from_model_path(card_path)
     assert favoured.classify(scan).label.key == runner_up
     assert LABEL_KEYS.index(runner_up) == int(np.argmax(favoured.predict_preprocessed(pre.image, pre.member_inputs)))
-    for bad in ({"stemi": 2.0}, {"mi": 0.0}, {"mi": -1.0}):
+    for bad in ({"stemi": 2.0}, {"mi": 0.0}, {"mi": -1.0}, {"mi": True}, {"mi": "2"}, {"mi": 5e-324}, [2.0], None):
         card_path.write_text(json.dumps({**card.to_dict(), "label_weights": bad}))
-        with pytest.raises(ValueError, match="label weight"):
+        with pytest.raises(ValueError, match="label.weight"):
             load_card(card_path)
     # A card written before the field existed loads with no weights.
     data = card.to_dict()

@@ -58,3 +58,25 @@ def test_cli_reports_not_an_ecg_as_its_own_outcome(tmp_path):
     assert rows["text.png"]["label"] is None and rows["text.png"]["error"] is None
     assert rows["text.png"]["reason"].startswith("not an ECG printout")
     assert rows["scan.jpg"]["label"] is not None
+
+
+def test_paper_with_a_saturated_grid_at_scan_resolution_is_paper_on_the_sampled_grid_too():
+    """The paper share is judged on a grid of points (GateConfig.paper_size), but its colour test must
+    not see a 300 dpi page's thin saturated grid lines as coloured where the working page blends them
+    into the paper (a first version point-sampled the colour and refused such pages)."""
+    from edge.gate import GateConfig, paper_fraction
+    from edge.page import to_work_scale
+
+    page = np.full((2480, 3508, 3), 255, np.uint8)
+    for k in np.arange(0, 3508, 11.8):
+        page[:, int(k) : int(k) + 2] = (175, 150, 255)
+    for k in np.arange(0, 2480, 11.8):
+        page[int(k) : int(k) + 2] = (175, 150, 255)
+
+    def share(config: GateConfig) -> float:
+        red, _ = to_work_scale(np.ascontiguousarray(page[..., 2]), config.work_size)
+        return paper_fraction(page, red, config)
+
+    every_pixel = share(GateConfig(paper_size=1024))
+    assert every_pixel > 0.9
+    assert abs(share(GateConfig()) - every_pixel) < 0.08
