@@ -84,12 +84,15 @@ def fuse(
         if card.training.get("distinct_images_per_split") != split.summary():
             raise typer.BadParameter(f"{member.name} was not trained on {split_file} (its split summary differs)")
     out.mkdir(parents=True, exist_ok=True)
-    copied = []  # the members' files this run put in OUT: taken out again if the runtime refuses the fusion
+    card_path = out / f"{name}.card.json"
+    # What this run writes in OUT, and what stood there before: put back as it was if the runtime
+    # refuses the fusion.
+    sources = [p for m in members for p in (m, card_path_for(m)) if p.resolve() != (out / p.name).resolve()]
+    written = [card_path] + [out / p.name for p in sources]
+    before = {path: path.read_bytes() for path in written if path.is_file()}
     for member in members:
         for path in (member, card_path_for(member)):
             if path.resolve() != (out / path.name).resolve():
-                if not (out / path.name).exists():
-                    copied.append(out / path.name)
                 shutil.copy(path, out / path.name)
     views = [c.preprocessing.view for c in cards]
     variants = {c.variant for c in cards}
@@ -112,13 +115,15 @@ def fuse(
         members=[m.name for m in members],
         notes=notes,
     )
-    card_path = out / f"{name}.card.json"
     card.save(card_path)
     try:
         classifier = EcgClassifier.create_from_model_path(card_path)  # checks the members as the runtime does
     except (OSError, ValueError, RuntimeError):  # missing or altered members, no interpreter that runs them
-        for path in (card_path, *copied):
-            path.unlink(missing_ok=True)
+        for path in written:
+            if path in before:
+                path.write_bytes(before[path])
+            else:
+                path.unlink(missing_ok=True)
         raise
     data_root = data or Path(split.data_root)
 

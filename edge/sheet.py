@@ -246,7 +246,7 @@ class _Side:
     @classmethod
     def straight(cls, a: np.ndarray, b: np.ndarray) -> _Side:
         length = float(np.hypot(*(b - a)))
-        return cls(a, (b - a) / length, length, np.zeros(3))
+        return cls(a, (b - a) / max(length, 1e-9), length, np.zeros(3))  # a side of no length: no direction
 
     def onto(self, point: np.ndarray) -> np.ndarray:
         """``point`` (or an (n, 2) array of points) moved across the side onto its curve."""

@@ -184,7 +184,8 @@ def test_a_cards_label_weights_move_its_answer_and_bad_ones_are_refused(tmp_path
 
 def test_a_fusion_the_runtime_refuses_leaves_nothing_in_out(tiny_pair, tiny_dataset, tmp_path):
     """Members trained on the split but reading the page at different working sizes: ecg-fuse stops
-    at the runtime's check, and takes out the card and the member copies it had written."""
+    at the runtime's check, takes out the card and the member copies it had written, and puts back
+    what it overwrote."""
     from typer.testing import CliRunner
 
     from convert.fuse import app as fuse_app
@@ -205,6 +206,14 @@ def test_a_fusion_the_runtime_refuses_leaves_nothing_in_out(tiny_pair, tiny_data
     result = CliRunner().invoke(fuse_app, args)
     assert result.exit_code != 0
     assert list(out.iterdir()) == []
+    # What stood in OUT before (an earlier card of that name, a member file) is put back as it was.
+    (out / "both.card.json").write_text("earlier card\n")
+    (out / members[0].name).write_bytes(b"earlier model")
+    result = CliRunner().invoke(fuse_app, args)
+    assert result.exit_code != 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["both.card.json", members[0].name])
+    assert (out / "both.card.json").read_text() == "earlier card\n"
+    assert (out / members[0].name).read_bytes() == b"earlier model"
 
 
 def test_a_fused_models_inputs_are_shown_side_by_side(tmp_path):
