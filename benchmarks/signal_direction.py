@@ -272,9 +272,10 @@ def main() -> int:
     ]  # fmt: skip
     # Day folds swing by several points between seeds of one recipe: every seed gets its row, and
     # the direction's row is the mean over all of them (folds x seeds).
+    favoured = FAVOURED.format(label=args.favour) if args.favour else None
     everyone = [
         {**r, "direction": f"{d}, {len(args.seeds)} seeds"}
-        for d in (DIRECTION, FUSED) + ((FAVOURED.format(label=args.favour),) if args.favour else ())
+        for d in (DIRECTION, FUSED) + ((favoured,) if favoured else ())
         for r in rows
         if r["direction"].startswith(d + ", seed")
     ]
@@ -309,9 +310,7 @@ def main() -> int:
     source = _relative(args.fuse_with) if args.fuse_with else ""
     fused_recall = fused_recall_line(FUSED, f"Fused with the traces model of {source}")
     if args.favour:
-        fused_recall += fused_recall_line(
-            FAVOURED.format(label=args.favour).split(" (")[0], f"The same, {args.favour} favoured"
-        )
+        fused_recall += fused_recall_line(favoured, f"The same, {args.favour} favoured")
     machine = describe()
     lines = [
         "Macro-F1 on the test splits of the generalization protocol (same splits and layouts as "

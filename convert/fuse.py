@@ -90,10 +90,8 @@ def fuse(
     sources = [p for m in members for p in (m, card_path_for(m)) if p.resolve() != (out / p.name).resolve()]
     written = [card_path] + [out / p.name for p in sources]
     before = {path: path.read_bytes() for path in written if path.is_file()}
-    for member in members:
-        for path in (member, card_path_for(member)):
-            if path.resolve() != (out / path.name).resolve():
-                shutil.copy(path, out / path.name)
+    for path in sources:
+        shutil.copy(path, out / path.name)
     views = [c.preprocessing.view for c in cards]
     variants = {c.variant for c in cards}
     card = ModelCard(

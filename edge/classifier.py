@@ -239,8 +239,7 @@ class EcgClassifier:
         gate = check_ecg(bgr, GATE_CONFIG, red)
         t2 = time.perf_counter()
         shared = config.view != "page" and GATE_CONFIG.work_size == config.work_size  # read_page runs
-        red = red if shared else None
-        pre, gate = self._model_input(bgr, gate, red)
+        pre, gate = self._model_input(bgr, gate, red if shared else None)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)
             if turned is not None:  # an upside-down scan: read it the right way up, if it reads so

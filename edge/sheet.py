@@ -479,15 +479,16 @@ def _choose(
     if not config.content_search:
         return by_paper, "paper"
     hull = _trace_hull(small, score)
-    paper_strength = _edge_strength(by_paper[0], score) if by_paper is not None else -np.inf
+    blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)  # what both searches' edges are judged on
+    paper_strength = _edge_strength(by_paper[0], blurred) if by_paper is not None else -np.inf
     slack = config.trace_slack * float(np.hypot(*small.shape[:2]))  # a bent sheet's bowed sides
     around_traces = by_paper is not None and (hull is None or _contains(by_paper[0], hull, slack))
     if around_traces and paper_strength >= config.content_skip:  # a sheet on a dark desk: no second search
         return by_paper, "paper"
-    by_content = _content_quad(small, score, config, hull)
+    by_content = _content_quad(blurred, config, hull)
     if by_content is None or _fills_frame(by_content[0], small.shape[:2], config):
         return by_paper, "paper"
-    content_strength = _edge_strength(by_content[0], score)
+    content_strength = _edge_strength(by_content[0], blurred)
     if not np.isfinite(content_strength):  # fewer than three of its sides could be judged
         return by_paper, "paper"
     if by_paper is None or not around_traces:
@@ -535,15 +536,14 @@ def _running(values: np.ndarray, width: int, largest: bool) -> np.ndarray:
 
 
 def _content_quad(
-    small: np.ndarray, score: np.ndarray, config: SheetConfig, hull: np.ndarray | None
+    blurred: np.ndarray, config: SheetConfig, hull: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The sheet found from its printed traces outwards (``hull``: _trace_hull's; see
-    SheetConfig.content_search): corners and the edge points its sides were fitted to, in
-    search-copy pixels; None without traces or edges."""
+    """The sheet found from its printed traces outwards (``hull``: _trace_hull's; ``blurred``: the
+    search copy's paper score, Gaussian-blurred; see SheetConfig.content_search): corners and the
+    edge points its sides were fitted to, in search-copy pixels; None without traces or edges."""
     if hull is None:
         return None
-    blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)
-    height, width = score.shape
+    height, width = blurred.shape
     reach = int(config.content_reach * max(height, width))
     centre = hull.mean(axis=0)
     guesses, points = [], []
@@ -605,11 +605,10 @@ def _edge_points(
     return base[ok] + distance[:, None] * outward[None, :]
 
 
-def _edge_strength(quad: np.ndarray, score: np.ndarray) -> float:
-    """How clearly the quad's sides are the sheet's edges: per side, the median step from the paper
-    just inside (mean of 4 px) to the brightest of the desk just outside (2-9 px out), over the part
-    inside the frame; the weakest side's."""
-    blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)
+def _edge_strength(quad: np.ndarray, blurred: np.ndarray) -> float:
+    """How clearly the quad's sides are the sheet's edges in the blurred paper score: per side, the
+    median step from the paper just inside (mean of 4 px) to the brightest of the desk just outside
+    (2-9 px out), over the part inside the frame; the weakest side's."""
     centre = quad.mean(axis=0)
     strengths = []
     for i in range(4):
