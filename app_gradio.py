@@ -162,9 +162,10 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
         name = Path(upload).name
         try:
             classifier = classifiers.get(model_path)
-            bgr = classifier.load_scan(upload)
-            result, pre = classifier.classify_with_input(bgr)
-            page = result.page_bgr if result.page_bgr is not None else bgr  # a photo's flattened sheet
+            # From the file, not a decoded copy: measuring reads a full-resolution scan's leads at its
+            # own detail (edge.pipeline.detail_source).
+            result, pre = classifier.classify_with_input(upload)
+            page = result.page_bgr if result.page_bgr is not None else classifier.load_scan(upload)  # a photo's sheet
             laid = explained_scan(classifier, page, pre, result)
             pdf = scratch.new_file(f"ecg-report-{Path(name).stem}.pdf")
             write_report(ReportInput(name, page, laid, result, classifier.card), pdf)

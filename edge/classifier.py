@@ -18,7 +18,7 @@ from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABEL_KEYS, LABELS, Label
 from edge.leads import LayoutError
 from edge.page import to_work_scale
-from edge.pipeline import EcgReading, flatten_photo, read_signals, turn_upside_down
+from edge.pipeline import EcgReading, detail_source, flatten_photo, read_signals, turn_upside_down
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
 from edge.resources import model_name
 from edge.sheet import Sheet
@@ -229,6 +229,7 @@ class EcgClassifier:
         lead panels) gets a refusing gate result, and its page view as the image shown."""
         t0 = time.perf_counter()
         bgr = self.load_scan(source)
+        decoded = bgr.shape
         t1 = time.perf_counter()
         sheet = flatten_photo(bgr, self.card.preprocessing)
         bgr = sheet.image
@@ -250,7 +251,8 @@ class EcgClassifier:
         reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:
             try:
-                reading = read_signals(pre.page, pre.layout, self.options.interpreter, pre.ecg)
+                detail = detail_source(source, sheet, decoded, config)
+                reading = read_signals(pre.page, pre.layout, self.options.interpreter, pre.ecg, detail, config)
             except Exception as exc:  # the label stands without measurements; say why
                 reading = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         t4 = time.perf_counter()

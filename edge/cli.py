@@ -258,12 +258,13 @@ def _classify_with_report(classifier: EcgClassifier, path: Path, pdf: Path, json
     from edge.report import ReportInput, write_report
 
     try:
-        bgr = classifier.load_scan(path)
+        # From the file, not a decoded copy: the report's leads are read at the scan's own detail
+        # (edge.pipeline.detail_source).
+        result, pre = classifier.classify_with_input(path)
     except ImageDecodeError as exc:
         _print_error(path, str(exc).removeprefix(f"{path}: "), json_lines)
         raise typer.Exit(1) from exc
-    result, pre = classifier.classify_with_input(bgr)
-    page = result.page_bgr if result.page_bgr is not None else bgr
+    page = result.page_bgr if result.page_bgr is not None else classifier.load_scan(path)
     try:
         laid = explained_scan(classifier, page, pre, result)
         write_report(ReportInput(path.name, page, laid, result, classifier.card), pdf)

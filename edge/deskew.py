@@ -40,6 +40,11 @@ def level(gray: np.ndarray, ink: np.ndarray, max_degrees: float, min_degrees: fl
     angle = skew_angle(ink, max_degrees)
     if abs(angle) < min_degrees:
         return gray, 0.0
+    return rotate(gray, angle), angle
+
+
+def rotate(gray: np.ndarray, angle: float) -> np.ndarray:
+    """``gray`` turned ``angle`` degrees about its centre (paper-white where nothing was)."""
     h, w = gray.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    return cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=255), angle
+    return cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)

@@ -20,7 +20,7 @@ Leads are column-major in both standard layouts: 3x4 columns are (I II III) (aVR
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -116,6 +116,24 @@ class LeadLayout:
     def description(self) -> str:
         rhythm = f" + {self.rhythm_rows} rhythm" if self.rhythm_rows else ""
         return f"{self.name}{rhythm}"
+
+    def rescaled(self, factor: float, scale: float) -> LeadLayout:
+        """The same layout on the same page drawn ``factor`` times larger, at ``scale`` pixels per
+        pixel of its own source (a detail page, edge.page.detail_page). Columns are counted from
+        their left edges, rows from pixel centres."""
+        f = factor
+
+        def row(y: float) -> float:
+            return (y + 0.5) * f - 0.5
+
+        panels = tuple(
+            PanelBox(p.lead, round(p.x0 * f), round(row(p.y0)), round(p.x1 * f), round(row(p.y1))) for p in self.panels
+        )
+        return replace(
+            self, panels=panels, scale=scale, x_start=self.x_start * f, x_end=self.x_end * f,
+            row_baselines=tuple(row(y) for y in self.row_baselines),
+            row_extents=tuple((a * f, b * f) for a, b in self.row_extents),
+        )  # fmt: skip
 
 
 def ink_mask(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -15,8 +16,8 @@ from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
 from edge.orientation import portrait_turns, quarter_turns, upside_down
-from edge.page import Page, read_page
-from edge.preprocess import PreprocessConfig, load_scan
+from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page
+from edge.preprocess import PreprocessConfig, declared_size, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
 from edge.signals import Ecg, digitize, with_rhythm
@@ -39,18 +40,42 @@ class EcgReading:
 
 
 def read_signals(
-    page: Page, layout: LeadLayout, interpreter: str | None = None, ecg: Ecg | None = None
-) -> EcgReading:
+    page: Page, layout: LeadLayout, interpreter: str | None = None, ecg: Ecg | None = None,
+    source: np.ndarray | None = None, config: PreprocessConfig = DEFAULT_CONFIG,
+) -> EcgReading:  # fmt: skip
     """Signals, measurements (the boundary model on ``interpreter``; None: the first installed),
     checks and statements of a page whose layout was found. ``ecg``: its leads when they were
     already digitized (a signals-view model's input was made from them; its rhythm strips are
-    read here)."""
+    read here). ``source``: the (flattened) scan the page was read from; when it holds more detail
+    than the page, the leads are read from its detail page instead (edge.page.detail_page, up to
+    DETAIL_SIZE px), steep strokes row by row, with the layout found on the page."""
     t0 = time.perf_counter()
-    ecg = digitize(page, layout) if ecg is None else with_rhythm(ecg, page, layout)
+    detail = detail_page(source, page, DETAIL_SIZE, config.leads) if source is not None else None
+    if detail is not None:
+        ecg = digitize(detail, layout.rescaled(detail_factor(detail, page), detail.scale), by_rows=True)
+    else:
+        ecg = digitize(page, layout) if ecg is None else with_rhythm(ecg, page, layout)
     t1 = time.perf_counter()
     measurements = measure(ecg, Delineator.for_thread(interpreter))
     t2 = time.perf_counter()
     return EcgReading(ecg, measurements, check(ecg), (t1 - t0) * 1e3, (t2 - t1) * 1e3, tuple(interpret(measurements)))
+
+
+def detail_source(source, sheet: Sheet, decoded: tuple[int, ...], config: PreprocessConfig) -> np.ndarray:
+    """The image a detail page is read from (read_signals' ``source``): the sheet's own, unless the
+    sheet is the scan itself (turned at most) and its decode, to ``decoded``'s shape, was reduced to
+    the working size: then the file decoded again, keeping DETAIL_SIZE, turned as the sheet is."""
+    if sheet.rectified or isinstance(source, np.ndarray) or max(decoded[:2]) >= DETAIL_SIZE:
+        return sheet.image
+    try:  # the header says whether the file holds more than was decoded (a reduced JPEG decode)
+        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+    except OSError:
+        return sheet.image
+    size = declared_size(data)
+    if size is None or max(size) <= max(decoded[:2]):
+        return sheet.image
+    full = load_scan(data, config, keep=DETAIL_SIZE)
+    return np.ascontiguousarray(np.rot90(full, sheet.quarter_turns)) if sheet.quarter_turns else full
 
 
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
@@ -85,7 +110,7 @@ def read_ecg(
     flattened first, edge.sheet). Raises ImageDecodeError for
     unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
     image is not an ECG printout: the reason is the gate's, as classify gives it)."""
-    sheet = flatten_photo(load_scan(source, config), config)
+    sheet = flatten_photo(load_scan(source, config, keep=DETAIL_SIZE), config)
     if gate:
         verdict = check_ecg(sheet.image)
         if not verdict.is_ecg:
@@ -95,7 +120,7 @@ def read_ecg(
     if turned is not None:
         sheet = turned
         page, layout = _page_and_layout(sheet.image, config)
-    return replace(read_signals(page, layout, interpreter), sheet=sheet)
+    return replace(read_signals(page, layout, interpreter, source=sheet.image, config=config), sheet=sheet)
 
 
 def _page_and_layout(bgr: np.ndarray, config: PreprocessConfig) -> tuple[Page, LeadLayout]:

@@ -322,16 +322,20 @@ def preprocess(
     return preprocess_array(load_scan(source, config), config, also, red)
 
 
-def load_scan(source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size``.
+def load_scan(
+    source: str | os.PathLike | bytes | np.ndarray, config: PreprocessConfig, keep: int | None = None
+) -> np.ndarray:
+    """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size`` (or
+    ``keep`` px, when larger: a detail page's, edge.page.detail_page).
 
-    Decoded pages longer than 4 x ``work_size`` are shrunk at once: everything after works at
-    ``work_size``, and full-size int16 copies of a 100 MP page (the grid search makes them) took
-    1.3 GB (benchmarks/memory.py)."""
+    Decoded pages longer than 4 x that are shrunk at once: everything after works at ``work_size``,
+    and full-size int16 copies of a 100 MP page (the grid search makes them) took 1.3 GB
+    (benchmarks/memory.py)."""
     if isinstance(source, np.ndarray):
         return source
-    image = decode_image(source, min_side=config.work_size)
-    cap = 4 * config.work_size
+    keep = max(config.work_size, keep or 0)
+    image = decode_image(source, min_side=keep)
+    cap = 4 * keep
     if max(image.shape[:2]) > cap:
         scale = cap / max(image.shape[:2])
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

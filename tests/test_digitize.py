@@ -12,9 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.cli import app
+from edge.layout import find_layout
 from edge.leads import LEAD_NAMES, LeadConfig
-from edge.page import read_page
-from edge.pipeline import read_ecg
+from edge.page import DETAIL_SIZE, detail_page, read_page
+from edge.pipeline import read_ecg, read_signals
+from edge.signals import _row_points
 from tests.conftest import SAMPLES
 from train.render import render_printout, synthetic_ecg
 
@@ -51,7 +53,7 @@ def test_a_rendered_printout_is_read_back_into_its_signals(rendered):
     ecg = reading.ecg
     assert ecg.layout == "3x4 + 1 rhythm" and ecg.fs == FS
     assert ecg.scale.mv_from == "calibration pulse"
-    assert ecg.scale.px_per_mm == pytest.approx(10 * 0.4627 * 7.874 / 10, rel=0.02)  # 200 dpi at the 1024 px page
+    assert ecg.scale.px_per_mm == pytest.approx(2 * 0.4627 * 7.874, rel=0.02)  # 200 dpi on the 2048 px detail page
     snrs = []
     for name in LEAD_NAMES:
         signal = ecg.leads[name]
@@ -64,6 +66,44 @@ def test_a_rendered_printout_is_read_back_into_its_signals(rendered):
     assert aligned_snr_db(truth["II"], strip.mv) > 6
     # Einthoven holds in the synthetic truth, so it must hold in what was read.
     assert reading.quality.einthoven_db is not None and reading.quality.einthoven_db > 10
+
+
+def test_a_full_resolution_scan_is_read_from_its_detail_page(rendered):
+    """At the 1024 px working page a printed line is ~1 px wide and an R wave's strokes merge; a scan
+    with more detail has its leads read from a page at up to 2048 px (the layout found once, on the
+    working page), and they come out closer to what was printed."""
+    truth, printout = rendered
+    config = LeadConfig()
+    page = read_page(printout.image, 1024, config)
+    layout = find_layout(page, config)
+    coarse = read_signals(page, layout)
+    fine = read_signals(page, layout, source=printout.image)
+    assert fine.ecg.scale.px_per_second == pytest.approx(2 * coarse.ecg.scale.px_per_second, rel=0.01)
+
+    def median_snr(ecg) -> float:
+        return float(np.median([
+            aligned_snr_db(_truth_window(truth, n, s.start_s, len(s.mv)), s.mv) for n, s in ecg.leads.items()
+        ]))  # fmt: skip
+
+    assert median_snr(fine.ecg) > median_snr(coarse.ecg) + 2
+    assert fine.quality.einthoven_db > coarse.quality.einthoven_db
+    # read_ecg decodes a file keeping that detail; a half-resolution copy has none to give.
+    assert read_ecg(printout.image).ecg.scale.px_per_second == pytest.approx(fine.ecg.scale.px_per_second)
+    half = cv2.resize(printout.image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    half_page = read_page(half, 1024, config)
+    assert detail_page(half, half_page, DETAIL_SIZE, config) is None
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.8, -0.8])
+def test_a_steep_stroke_is_placed_between_pixels_row_by_row(offset):
+    """Each pixel row of a steep anti-aliased stroke gives where the stroke crosses it, to a fraction
+    of a pixel, even when the column reading it starts from is most of a pixel off."""
+    image = np.full((120, 40), 255, np.uint8)
+    cv2.line(image, (round(12.3 * 16), 10 * 16), (round(17.8 * 16), 110 * 16), 20, 2, cv2.LINE_AA, 4)
+    # Column positions count from pixel edges (a pixel's centre is at +0.5), rows from centres.
+    x, y, along = _row_points(image, np.array([12.8, 18.3]) + offset, np.array([10.0, 110.0]))
+    assert len(x) > 90 and np.all((along > 0) & (along < 1))
+    assert np.median(np.abs(x - (12.8 + (y - 10) / 100 * 5.5))) < 0.2
 
 
 def test_measurements_of_a_known_rhythm(rendered):

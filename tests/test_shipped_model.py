@@ -7,6 +7,7 @@ import pytest
 from edge.card import load_card, sha256_file
 from edge.classifier import EcgClassifier
 from edge.labels import LABEL_KEYS
+from edge.leads import LEAD_NAMES
 from tests.conftest import REPO, SHIPPED_MODEL, SHIPPED_MODELS, SHIPPED_TRACES, SHIPPED_TRACES_INT8, sample_files
 
 
@@ -123,6 +124,23 @@ def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_l
     result, pre = classifier.classify_with_input(sample_files()[0])
     assert result.reading is not None and result.reading.ecg.leads is pre.ecg.leads
     assert pre.ecg.rhythm == () and result.reading.ecg.rhythm  # strips read only for measuring
+
+
+def test_a_full_resolution_scan_is_measured_at_its_own_detail_and_labelled_as_without_measuring():
+    """--measure reads a full-resolution scan's leads again from its detail page (decoded anew: the
+    model's decode was reduced to the working size); the model's input, and so its answer, stay
+    those of a plain classify."""
+    from edge.classifier import ClassifierOptions
+
+    full = REPO / "samples" / "normal" / "Normal(2)-fullres.jpg"
+    plain = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(full)
+    classifier = EcgClassifier.create_from_options(ClassifierOptions(SHIPPED_MODEL, measure=True))
+    result, pre = classifier.classify_with_input(full)
+    assert result.probabilities == plain.probabilities
+    assert result.reading is not None and pre.page is not None
+    ratio = result.reading.ecg.scale.px_per_second / (pre.layout.px_per_second)
+    assert ratio == pytest.approx(2048 / 1024, rel=0.02)
+    assert all(result.reading.ecg.leads[n].ok for n in LEAD_NAMES)
 
 
 def test_a_page_turned_over_that_no_longer_reads_keeps_its_first_reading(monkeypatch):
