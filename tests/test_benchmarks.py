@@ -50,7 +50,7 @@ def test_readme_shows_the_latest_benchmark_tables_as_written():
     # The README and the docs it links to (long tables live in docs/).
     readme = "\n".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
     for name in ("edge_benchmark", "training_results", "phone_photos", "ecg_gate", "generalization", "memory",
-                 "signal_direction", "fusion", "codec_direction", "four_networks"):
+                 "signal_direction", "fusion", "codec_direction", "four_networks", "digitization"):
         path = REPO / "benchmarks" / f"{name}.md"
         if not path.is_file():
             continue
