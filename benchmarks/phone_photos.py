@@ -8,7 +8,9 @@
    (train.scenes: desk textures, camera tilt, in-plane rotation, bend, light, shadows, blur, 12 MP,
    phone JPEG), read from the encoded JPEG as a user's file would be. Per condition: answered share,
    the same label as the flat scan, digitization SNR against the flat scan's own digitization, and
-   the time to find and flatten the sheet. Non-ECG pages (text, a ruled form, a blank page,
+   the time to find and flatten the sheet. Full-resolution printouts of known signals (train.render)
+   are composed into the same scenes: their digitization against the flat printout's and against the
+   known signals. Non-ECG pages (text, a ruled form, a blank page,
    scikit-image's photos) and a bare desk, composed the same way, must get no cardiac label.
 Writes benchmarks/phone_photos.{md,json} and the worst scenes to docs/figures/phone_photos/.
 """
@@ -99,9 +101,56 @@ def _figure_image(scene: np.ndarray, result) -> np.ndarray:
     )
 
 
-def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path, worst: int = 4) -> list[dict]:
-    """Test scans composed into desk scenes, per condition (train.scenes.CONDITIONS)."""
+def _truth_snr(truth: dict[str, np.ndarray], photo: EcgReading) -> float | None:
+    """Median over leads of the SNR of the photo's digitization against the known signals."""
+    from digitization import aligned_snr_db
+
+    snrs = []
+    for name, signal in photo.ecg.leads.items():
+        if signal.ok:
+            i0 = int(round(signal.start_s * photo.ecg.fs))
+            snr = aligned_snr_db(truth[name][i0 : i0 + len(signal.mv)], signal.mv)
+            if snr is not None:
+                snrs.append(snr)
+    return float(np.median(snrs)) if snrs else None
+
+
+def _printout_snrs(classifier: EcgClassifier, options, printouts: list, flat: list) -> tuple[list, list]:
+    """Full-resolution printouts of known signals composed into the condition's scenes: the photo's
+    digitization against the flat printout's, and against the known signals."""
+    vs_flat, vs_truth = [], []
+    for k, ((truth, image), reference) in enumerate(zip(printouts, flat)):
+        result = classifier.classify(_encoded(compose_scene(image, replace(options, seed=1000 + k)).image))
+        if result.is_ecg and result.reading is not None:
+            if reference.reading is not None and (snr := _signal_snr(reference.reading, result.reading)) is not None:
+                vs_flat.append(snr)
+            if (snr := _truth_snr(truth, result.reading)) is not None:
+                vs_truth.append(snr)
+    return vs_flat, vs_truth
+
+
+def rendered_printouts(n: int) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """``n`` known 12-lead signals drawn as full-resolution printouts (train.render), as in
+    benchmarks/digitization.py: the shared scans are half-resolution copies, whose own digitization
+    is the coarser reference."""
+    from train.render import render_printout, synthetic_ecg
+
+    rates = [48, 62, 75, 90, 110, 135]
+    printouts = []
+    for k in range(n):
+        truth = synthetic_ecg(heart_rate=rates[k % len(rates)], seed=100 + k, rr_jitter=0.02)
+        printouts.append((truth, render_printout(truth).image))
+    return printouts
+
+
+def scene_rows(
+    classifier: EcgClassifier, scans: list[np.ndarray], figures: Path, worst: int = 4, printouts: list | None = None
+) -> list[dict]:
+    """Test scans (and full-resolution printouts of known signals) composed into desk scenes, per
+    condition (train.scenes.CONDITIONS)."""
     flat = [classifier.classify(scan) for scan in scans]
+    printouts = printouts or []
+    flat_printouts = [classifier.classify(image) for _, image in printouts]
     rows, cases = [], []
     for name, options in CONDITIONS.items():
         answered, same, snrs, sheet_ms, refused = 0, 0, [], [], []
@@ -124,6 +173,7 @@ def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path
             if len(cases) < worst or badness < cases[-1][0]:
                 cases.append((badness, name, k, _figure_image(scene.image, result)))
                 cases = sorted(cases, key=lambda c: c[0])[:worst]
+        vs_flat, vs_truth = _printout_snrs(classifier, options, printouts, flat_printouts)
         rows.append(
             {
                 "condition": name,
@@ -133,11 +183,15 @@ def scene_rows(classifier: EcgClassifier, scans: list[np.ndarray], figures: Path
                 "median_snr_db": float(np.median(snrs)) if snrs else None,
                 "median_sheet_ms": float(np.median(sheet_ms)),
                 "refusals": sorted(set(refused))[:3],
+                "printouts": len(printouts),
+                "printout_snr_vs_flat_db": float(np.median(vs_flat)) if vs_flat else None,
+                "printout_snr_vs_truth_db": float(np.median(vs_truth)) if vs_truth else None,
             }
         )
         r = rows[-1]
         print(f"scene {name}: answered {r['answered']:.0%}, same label {r['same_label']:.0%}, "
-              f"SNR {r['median_snr_db']}", flush=True)  # fmt: skip
+              f"SNR {r['median_snr_db']}, printouts {r['printout_snr_vs_flat_db']} / "
+              f"{r['printout_snr_vs_truth_db']}", flush=True)  # fmt: skip
     for old in figures.glob("worst-*.jpg"):
         old.unlink()
     figures.mkdir(parents=True, exist_ok=True)
@@ -181,17 +235,22 @@ def scene_markdown(scenes: list[dict], non_ecg: list[dict]) -> list[str]:
         "## Phone photos of the printout on a desk",
         "",
         "| condition | answered | same label as the flat scan | digitization SNR vs flat scan (dB) "
-        "| sheet finding (ms) |",
-        "|---|---|---|---|---|",
+        "| full-resolution printouts: SNR vs flat printout (dB) | vs known signal (dB) | sheet finding (ms) |",
+        "|---|---|---|---|---|---|---|",
         *[
             f"| {r['condition']} | {r['answered']:.0%} | {r['same_label']:.0%} | {db(r['median_snr_db'])} "
+            f"| {db(r.get('printout_snr_vs_flat_db'))} | {db(r.get('printout_snr_vs_truth_db'))} "
             f"| {r['median_sheet_ms']:.0f} |"
             for r in scenes
         ],
         "",
         f"{scenes[0]['scenes']} test-split scans per condition, each composed into a synthetic phone photo "
         "(`train/scenes.py`) and read from its JPEG bytes as a user's file. *Same label*: the label the flat scan "
-        "gets. *SNR*: median over leads of the photo's digitized leads against the flat scan's own digitization. "
+        "gets. *SNR*: median over leads of the photo's digitized leads against the flat scan's own digitization "
+        "(the test scans are half-resolution copies, read at 1024 px). *Full-resolution printouts*: "
+        f"{scenes[0].get('printouts', 0)} known signals drawn as full-resolution printouts (`train.render`) and "
+        "composed into the same scenes: the photo's digitization against the flat printout's and against the "
+        "known signals (median over leads, then over printouts). "
         "*Sheet finding*: finding, flattening and turning the sheet upright, median per photo, one core. "
         "Worst cases: `docs/figures/phone_photos/`.",
     ]
@@ -216,6 +275,9 @@ def main() -> int:
     parser.add_argument("--scene-scans", type=int, default=40, help="test scans composed per scene condition")
     parser.add_argument("--no-transforms", action="store_true", help="skip the transforms of the scan itself")
     parser.add_argument("--no-scenes", action="store_true", help="skip the desk scenes")
+    parser.add_argument(
+        "--printouts", type=int, default=6, help="full-resolution printouts of known signals per scene condition"
+    )
     args = parser.parse_args()
     model = args.model or default_model_path()
     classifier = EcgClassifier.create_from_model_path(model)
@@ -228,7 +290,8 @@ def main() -> int:
     if not args.no_scenes:
         measuring = EcgClassifier.create_from_options(ClassifierOptions(model_path=model, measure=True))
         step = max(1, len(scans) // args.scene_scans)
-        scenes = scene_rows(measuring, scans[::step][: args.scene_scans], args.figures)
+        printouts = rendered_printouts(args.printouts)
+        scenes = scene_rows(measuring, scans[::step][: args.scene_scans], args.figures, printouts=printouts)
         non_ecg = non_ecg_rows(classifier)
     page_model = classifier.card.preprocessing.view == "page"
     for name, transform in TRANSFORMS.items() if not args.no_transforms else ():
