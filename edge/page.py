@@ -83,14 +83,15 @@ def detail_page(bgr: np.ndarray, page: Page, size: int, config: LeadConfig) -> P
     gray, scale = to_work_scale(np.ascontiguousarray(bgr[..., 2]), target)
     # The paper's brightness is estimated over the same stretch of paper; ink is judged against the
     # same pixel neighbourhood (on rendered printouts, a neighbourhood of the same paper size
-    # fattened the ink and read worse: 18.7 against 20.7 dB).
-    shading = int(round(config.shading_window * scale / page.scale)) | 1
+    # fattened the ink and read worse: 18.7 against 20.7 dB). ``bgr`` may be another decode of the
+    # file than ``page``'s: the pages' sizes, not their scales, say how much larger this one is.
+    shading = int(round(config.shading_window * max(gray.shape) / max(page.gray.shape))) | 1
     config = replace(config, shading_window=shading)
     gray = flatten_shading(gray, config)
     if page.angle:
         gray = rotate(gray, page.angle)
     ink = ink_mask(gray, config)
-    return Page(gray, ink, marker_mask(ink, config), scale, page.angle, page.source_shape)
+    return Page(gray, ink, marker_mask(ink, config), scale, page.angle, (bgr.shape[0], bgr.shape[1]))
 
 
 def detail_factor(detail: Page, page: Page) -> float:

@@ -17,7 +17,7 @@ from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
 from edge.orientation import portrait_turns, quarter_turns, upside_down
 from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page
-from edge.preprocess import PreprocessConfig, declared_size, load_scan
+from edge.preprocess import ImageDecodeError, PreprocessConfig, declared_size, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
 from edge.signals import Ecg, digitize, with_rhythm
@@ -64,7 +64,9 @@ def read_signals(
 def detail_source(source, sheet: Sheet, decoded: tuple[int, ...], config: PreprocessConfig) -> np.ndarray:
     """The image a detail page is read from (read_signals' ``source``): the sheet's own, unless the
     sheet is the scan itself (turned at most) and its decode, to ``decoded``'s shape, was reduced to
-    the working size: then the file decoded again, keeping DETAIL_SIZE, turned as the sheet is."""
+    the working size: then the file decoded again, keeping DETAIL_SIZE, turned as the sheet is. (A
+    photo's flattened sheet is taken as the classifier decoded it: a 12 MP photo gives a ~1700 px
+    sheet here, where `read_ecg`, decoding at full size, flattens it to 2048 px.)"""
     if sheet.rectified or isinstance(source, np.ndarray) or max(decoded[:2]) >= DETAIL_SIZE:
         return sheet.image
     try:  # the header says whether the file holds more than was decoded (a reduced JPEG decode)
@@ -74,7 +76,10 @@ def detail_source(source, sheet: Sheet, decoded: tuple[int, ...], config: Prepro
     size = declared_size(data)
     if size is None or max(size) <= max(decoded[:2]):
         return sheet.image
-    full = load_scan(data, config, keep=DETAIL_SIZE)
+    try:
+        full = load_scan(data, config, keep=DETAIL_SIZE)
+    except ImageDecodeError:  # it decoded once: measure on the working page rather than not at all
+        return sheet.image
     return np.ascontiguousarray(np.rot90(full, sheet.quarter_turns)) if sheet.quarter_turns else full
 
 

@@ -328,14 +328,14 @@ def load_scan(
     """A BGR array as is, or a path/bytes decoded at the smallest scale that keeps ``work_size`` (or
     ``keep`` px, when larger: a detail page's, edge.page.detail_page).
 
-    Decoded pages longer than 4 x that are shrunk at once: everything after works at ``work_size``,
-    and full-size int16 copies of a 100 MP page (the grid search makes them) took 1.3 GB
-    (benchmarks/memory.py)."""
+    Decoded pages longer than 4 x ``work_size`` (or 2 x ``keep``) are shrunk at once: everything
+    after works at ``work_size``, and full-size int16 copies of a 100 MP page (the grid search makes
+    them) took 1.3 GB (benchmarks/memory.py)."""
     if isinstance(source, np.ndarray):
         return source
     keep = max(config.work_size, keep or 0)
     image = decode_image(source, min_side=keep)
-    cap = 4 * keep
+    cap = max(4 * config.work_size, 2 * keep)
     if max(image.shape[:2]) > cap:
         scale = cap / max(image.shape[:2])
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

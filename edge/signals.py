@@ -65,7 +65,7 @@ class LeadSignal:
 
 @dataclass(frozen=True)
 class Scale:
-    px_per_second: float  # page (working-size) pixels
+    px_per_second: float  # pixels of the page the leads were read from (the working page or a detail page)
     px_per_mv: float
     mv_from: str  # "calibration pulse" or "assumed 10 mm/mV"
     pulses_found: int = 0

@@ -68,7 +68,7 @@ def test_a_rendered_printout_is_read_back_into_its_signals(rendered):
     assert reading.quality.einthoven_db is not None and reading.quality.einthoven_db > 10
 
 
-def test_a_full_resolution_scan_is_read_from_its_detail_page(rendered):
+def test_a_full_resolution_scan_is_read_from_its_detail_page(rendered, tmp_path):
     """At the 1024 px working page a printed line is ~1 px wide and an R wave's strokes merge; a scan
     with more detail has its leads read from a page at up to 2048 px (the layout found once, on the
     working page), and they come out closer to what was printed."""
@@ -87,8 +87,12 @@ def test_a_full_resolution_scan_is_read_from_its_detail_page(rendered):
 
     assert median_snr(fine.ecg) > median_snr(coarse.ecg) + 2
     assert fine.quality.einthoven_db > coarse.quality.einthoven_db
-    # read_ecg decodes a file keeping that detail; a half-resolution copy has none to give.
-    assert read_ecg(printout.image).ecg.scale.px_per_second == pytest.approx(fine.ecg.scale.px_per_second)
+    # read_ecg decodes a file keeping that detail (a JPEG this large would be decoded at half size
+    # for the working page alone); a half-resolution copy has none to give.
+    path = tmp_path / "printout.jpg"
+    cv2.imwrite(str(path), printout.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    from_file = read_ecg(path).ecg.scale.px_per_second
+    assert from_file == pytest.approx(fine.ecg.scale.px_per_second, rel=0.01)
     half = cv2.resize(printout.image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     half_page = read_page(half, 1024, config)
     assert detail_page(half, half_page, DETAIL_SIZE, config) is None

@@ -114,7 +114,8 @@ def test_card_reports_the_generalization_protocol_and_other_layouts():
 
 
 def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_leads():
-    """--measure with a signals-view model reuses the leads its input was made from."""
+    """--measure with a signals-view model reuses the leads its input was made from (a scan with no
+    more detail than the working page; a full-resolution one is read again, below)."""
     from edge.classifier import ClassifierOptions
 
     card = load_card(SHIPPED_MODEL)
@@ -126,13 +127,20 @@ def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_l
     assert pre.ecg.rhythm == () and result.reading.ecg.rhythm  # strips read only for measuring
 
 
-def test_a_full_resolution_scan_is_measured_at_its_own_detail_and_labelled_as_without_measuring():
+@pytest.mark.parametrize("turned", [False, True])
+def test_a_full_resolution_scan_is_measured_at_its_own_detail_and_labelled_as_without_measuring(turned, tmp_path):
     """--measure reads a full-resolution scan's leads again from its detail page (decoded anew: the
-    model's decode was reduced to the working size); the model's input, and so its answer, stay
-    those of a plain classify."""
+    model's decode was reduced to the working size; an upside-down scan's turned as its sheet is);
+    the model's input, and so its answer, stay those of a plain classify."""
+    import cv2
+
     from edge.classifier import ClassifierOptions
 
     full = REPO / "samples" / "normal" / "Normal(2)-fullres.jpg"
+    if turned:
+        full_turned = tmp_path / "upside-down.jpg"
+        cv2.imwrite(str(full_turned), cv2.rotate(cv2.imread(str(full)), cv2.ROTATE_180), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        full = full_turned
     plain = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(full)
     classifier = EcgClassifier.create_from_options(ClassifierOptions(SHIPPED_MODEL, measure=True))
     result, pre = classifier.classify_with_input(full)
@@ -141,6 +149,10 @@ def test_a_full_resolution_scan_is_measured_at_its_own_detail_and_labelled_as_wi
     ratio = result.reading.ecg.scale.px_per_second / (pre.layout.px_per_second)
     assert ratio == pytest.approx(2048 / 1024, rel=0.02)
     assert all(result.reading.ecg.leads[n].ok for n in LEAD_NAMES)
+    assert result.sheet.quarter_turns == (2 if turned else 0)
+    # Read the right way up: the heart rate of the scan as printed.
+    upright = classifier.classify(REPO / "samples" / "normal" / "Normal(2)-fullres.jpg").reading
+    assert result.reading.measurements.heart_rate_bpm == pytest.approx(upright.measurements.heart_rate_bpm, abs=1)
 
 
 def test_a_page_turned_over_that_no_longer_reads_keeps_its_first_reading(monkeypatch):
