@@ -73,6 +73,11 @@ class LeadConfig:
     # share, the page is divided by it first; evenly lit scans are left exactly as they are.
     max_shading: float = 0.15
     shading_window: int = 41
+    # The paper's brightness estimated with sharp steps (closed at half size, median-filtered)
+    # instead of closed at quarter size and box-blurred, which smeared a hard shadow's edge into
+    # ~40 px of false ink (phone photos with a hard shadow: 67.5% -> 75% the flat scan's label).
+    # False on cards made before it; evenly lit pages are not flattened either way.
+    shading_steps: bool = False
     # Panels (view leads) are resampled to this width before the final shrink, so that a trace is
     # as thick and dark whatever the page size and layout: without it, 6x2 pages (smaller panels
     # at the working size) gave fainter traces, and a leads model's macro-F1 fell from 0.67 to 0.29.
@@ -148,13 +153,19 @@ def ink_mask(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
 
 
 def flatten_shading(gray: np.ndarray, config: LeadConfig = LeadConfig()) -> np.ndarray:
-    """``gray`` divided by its paper brightness (a closing removes the thin dark ink, a blur
-    smooths what is left) when that varies by more than ``max_shading``; else ``gray`` itself."""
+    """``gray`` divided by its paper brightness (a closing removes the thin dark ink, a blur, or
+    with ``shading_steps`` a median that keeps a hard shadow's edge sharp, smooths what is left)
+    when that varies by more than ``max_shading``; else ``gray`` itself."""
     k = config.shading_window
     if min(gray.shape) < k:  # nothing to estimate paper over (a sliver of an image)
         return gray
-    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
-    paper = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((k // 4, k // 4), np.uint8)), (k // 4, k // 4))
+    if config.shading_steps:
+        small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        paper = cv2.medianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((k // 2, k // 2), np.uint8)), 5)
+    else:
+        small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+        kernel = np.ones((k // 4, k // 4), np.uint8)
+        paper = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (k // 4, k // 4))
     low, high = np.percentile(paper, [1, 99])
     if high <= 0 or low >= (1 - config.max_shading) * high:
         return gray

@@ -168,3 +168,27 @@ def test_a_shaded_photo_reads_like_the_evenly_lit_scan(scans):
         flattened = _similarity(preprocess(shaded, config).image, straight)
         assert flattened > 0.97 and flattened > _similarity(preprocess(shaded, unflattened).image, straight)
         assert np.array_equal(straight, preprocess(scan, unflattened).image)
+
+
+def test_a_hard_shadows_edge_is_not_ink_when_the_paper_is_estimated_with_steps(scans):
+    """A sharp-edged shadow (the paper at half its brightness beyond a slanted line) divided out with
+    a box-blurred paper estimate leaves a band of false ink along its edge; estimated with steps
+    (LeadConfig.shading_steps, on the shipped cards) far less. Evenly lit scans are untouched by
+    either."""
+    from edge.page import read_page
+
+    scan = next(iter(scans.values()))
+    h, w = scan.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    edge = (xx - 0.35 * w) - 0.3 * (yy - h / 2)  # a line leaning 17 degrees off vertical
+    shaded = np.where((edge > 0)[..., None], scan * 0.5, scan).astype(np.uint8)
+    near_edge = np.abs(edge) < 0.03 * w  # where only the shadow's edge, not the traces, differ
+    counts = {}
+    for steps in (False, True):
+        config = replace(LeadConfig(), shading_steps=steps)
+        straight = read_page(scan, 1024, config)
+        page = read_page(shaded, 1024, config)
+        assert np.array_equal(straight.gray, read_page(scan, 1024, LeadConfig()).gray)
+        band = cv2.resize(near_edge.astype(np.uint8), page.ink.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+        counts[steps] = int((page.ink.astype(bool) & ~straight.ink.astype(bool) & band).sum())
+    assert counts[True] < 0.5 * counts[False], counts

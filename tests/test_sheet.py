@@ -281,3 +281,25 @@ def test_a_hard_shadows_edge_taken_for_a_side_gives_way_to_the_sheet_found_from_
     assert sheet.found_by == "content"
     assert np.abs(sheet.corners - scene.corners).max() < 3.0
     assert np.abs(find_sheet(photo, SheetConfig(content_search=False)).corners - scene.corners).max() > 15
+
+
+def _shadowed(scene: np.ndarray, half_width: float = 170) -> np.ndarray:
+    """A phone's hard shadow: a slanted band across the whole frame at half the brightness."""
+    h, w = scene.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    band = np.abs((xx - w / 2) - 0.35 * (yy - h / 2)) < half_width
+    shaded = np.where(band[..., None], scene * 0.5, scene).astype(np.uint8)
+    return cv2.imdecode(cv2.imencode(".jpg", shaded)[1], cv2.IMREAD_COLOR)
+
+
+def test_a_hard_shadow_across_the_sheet_does_not_cut_it_in_two():
+    """The shadow leaves the paper's colour: the shaded strip joins the two lit pieces (without it
+    one piece was taken for the sheet), while a pale card beside the sheet on a coloured desk is
+    not joined to it."""
+    photo = _shadowed(_on_desk(decode_image(SAMPLES[0]), TILTED))
+    assert np.abs(find_sheet(photo).corners - np.float32(TILTED)).max() < 3.0
+    unjoined = find_sheet(photo, SheetConfig(shade_level=2.0))  # no pixel is bright enough to join
+    assert unjoined.corners is None or np.abs(unjoined.corners - np.float32(TILTED)).max() > 50
+    scene = _on_desk(decode_image(SAMPLES[0]), TILTED)
+    cv2.rectangle(scene, (1800, 300), (1990, 1200), (200, 220, 235), -1)
+    assert np.abs(find_sheet(scene).corners - np.float32(TILTED)).max() < 3.0
