@@ -116,13 +116,33 @@ def _truth_ecg(truth: dict[str, np.ndarray], layout: str) -> Ecg:
     return Ecg(FS, layout, leads, (strip,), Scale(1.0, 1.0, "known"))
 
 
+RATES = [48, 62, 75, 90, 110, 135, 70, 82]  # bpm of the known signals, in turn
+
+
+def known_signal(k: int) -> dict[str, np.ndarray]:
+    """The ``k``-th known 12-lead signal (10 s at FS) of the ground-truth conditions."""
+    return synthetic_ecg(heart_rate=RATES[k % len(RATES)], seed=100 + k, rr_jitter=0.02)
+
+
+def lead_snrs(truth: dict[str, np.ndarray], ecg: Ecg) -> list[float]:
+    """The SNR of every lead read, against the known signal over the same seconds of the page."""
+    snrs = []
+    for name, signal in ecg.leads.items():
+        if not signal.ok:
+            continue
+        i0 = int(round(signal.start_s * ecg.fs))
+        snr = aligned_snr_db(truth[name][i0 : i0 + len(signal.mv)], signal.mv)
+        if snr is not None:
+            snrs.append(snr)
+    return snrs
+
+
 def ground_truth(n_signals: int) -> dict:
-    rates = [48, 62, 75, 90, 110, 135, 70, 82]
     rows = {}
     for title, (layout, grid, steps) in {**CLEAN, **PHOTO}.items():
         snrs, errors, failures, ms = [], {k: [] for k in MEASURES}, 0, []
         for k in range(n_signals):
-            truth = synthetic_ecg(heart_rate=rates[k % len(rates)], seed=100 + k, rr_jitter=0.02)
+            truth = known_signal(k)
             known = measure(_truth_ecg(truth, layout))
             image = render_printout(truth, layout=layout, grid=grid).image
             for step in steps:
@@ -134,13 +154,7 @@ def ground_truth(n_signals: int) -> dict:
                 failures += 1
                 continue
             ms.append((time.perf_counter() - t0) * 1e3)
-            for name, signal in reading.ecg.leads.items():
-                if not signal.ok:
-                    continue
-                i0 = int(round(signal.start_s * FS))
-                snr = aligned_snr_db(truth[name][i0 : i0 + len(signal.mv)], signal.mv)
-                if snr is not None:
-                    snrs.append(snr)
+            snrs += lead_snrs(truth, reading.ecg)
             got = reading.measurements
             for key in MEASURES:
                 a, b = getattr(got, key), getattr(known, key)

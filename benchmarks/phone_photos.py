@@ -101,31 +101,19 @@ def _figure_image(scene: np.ndarray, result) -> np.ndarray:
     )
 
 
-def _truth_snr(truth: dict[str, np.ndarray], photo: EcgReading) -> float | None:
-    """Median over leads of the SNR of the photo's digitization against the known signals."""
-    from digitization import aligned_snr_db
-
-    snrs = []
-    for name, signal in photo.ecg.leads.items():
-        if signal.ok:
-            i0 = int(round(signal.start_s * photo.ecg.fs))
-            snr = aligned_snr_db(truth[name][i0 : i0 + len(signal.mv)], signal.mv)
-            if snr is not None:
-                snrs.append(snr)
-    return float(np.median(snrs)) if snrs else None
-
-
 def _printout_snrs(classifier: EcgClassifier, options, printouts: list, flat: list) -> tuple[list, list]:
     """Full-resolution printouts of known signals composed into the condition's scenes: the photo's
     digitization against the flat printout's, and against the known signals."""
+    from digitization import lead_snrs
+
     vs_flat, vs_truth = [], []
     for k, ((truth, image), reference) in enumerate(zip(printouts, flat)):
         result = classifier.classify(_encoded(compose_scene(image, replace(options, seed=1000 + k)).image))
         if result.is_ecg and result.reading is not None:
             if reference.reading is not None and (snr := _signal_snr(reference.reading, result.reading)) is not None:
                 vs_flat.append(snr)
-            if (snr := _truth_snr(truth, result.reading)) is not None:
-                vs_truth.append(snr)
+            if snrs := lead_snrs(truth, result.reading.ecg):  # median over leads
+                vs_truth.append(float(np.median(snrs)))
     return vs_flat, vs_truth
 
 
@@ -133,14 +121,11 @@ def rendered_printouts(n: int) -> list[tuple[dict[str, np.ndarray], np.ndarray]]
     """``n`` known 12-lead signals drawn as full-resolution printouts (train.render), as in
     benchmarks/digitization.py: the shared scans are half-resolution copies, whose own digitization
     is the coarser reference."""
-    from train.render import render_printout, synthetic_ecg
+    from digitization import known_signal
 
-    rates = [48, 62, 75, 90, 110, 135]
-    printouts = []
-    for k in range(n):
-        truth = synthetic_ecg(heart_rate=rates[k % len(rates)], seed=100 + k, rr_jitter=0.02)
-        printouts.append((truth, render_printout(truth).image))
-    return printouts
+    from train.render import render_printout
+
+    return [(truth, render_printout(truth).image) for truth in map(known_signal, range(n))]
 
 
 def scene_rows(

@@ -126,18 +126,18 @@ class LeadLayout:
         """The same layout on the same page drawn ``factor`` times larger, at ``scale`` pixels per
         pixel of its own source (a detail page, edge.page.detail_page). Columns are counted from
         their left edges, rows from pixel centres."""
-        f = factor
 
         def row(y: float) -> float:
-            return (y + 0.5) * f - 0.5
+            return (y + 0.5) * factor - 0.5
 
         panels = tuple(
-            PanelBox(p.lead, round(p.x0 * f), round(row(p.y0)), round(p.x1 * f), round(row(p.y1))) for p in self.panels
+            PanelBox(p.lead, round(p.x0 * factor), round(row(p.y0)), round(p.x1 * factor), round(row(p.y1)))
+            for p in self.panels
         )
         return replace(
-            self, panels=panels, scale=scale, x_start=self.x_start * f, x_end=self.x_end * f,
+            self, panels=panels, scale=scale, x_start=self.x_start * factor, x_end=self.x_end * factor,
             row_baselines=tuple(row(y) for y in self.row_baselines),
-            row_extents=tuple((a * f, b * f) for a, b in self.row_extents),
+            row_extents=tuple((a * factor, b * factor) for a, b in self.row_extents),
         )  # fmt: skip
 
 

@@ -114,13 +114,17 @@ def _paper_mask(score: np.ndarray) -> np.ndarray:
     """The paper of a search copy, from its ``_paper_score``."""
     blurred = cv2.GaussianBlur(score, (5, 5), 0)  # Otsu picks the split for this frame
     _, mask = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    # Traces, grid lines and text are dark on the sheet: close them into the paper.
-    k = max(3, int(round(0.02 * max(mask.shape))) | 1)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    mask = _close_ink(mask)
     # Opening with a kernel larger than a cloth's check or a highlight cuts the bridges by which pale
     # patches of the desk join the sheet; the sheet's straight sides survive it.
     k = max(3, int(round(0.04 * max(mask.shape))) | 1)
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+
+
+def _close_ink(mask: np.ndarray) -> np.ndarray:
+    """Traces, grid lines and text are dark on the sheet: closed into the paper."""
+    k = max(3, int(round(0.02 * max(mask.shape))) | 1)
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
 
 
 def _with_shaded_paper(mask: np.ndarray, small: np.ndarray, config: SheetConfig) -> np.ndarray:
@@ -145,10 +149,7 @@ def _with_shaded_paper(mask: np.ndarray, small: np.ndarray, config: SheetConfig)
     hull = np.zeros_like(mask)
     cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
     shaded = (hsv[..., 1] <= saturation) & (hsv[..., 2] >= level) & (hull > 0)
-    joined = (paper | shaded).astype(mask.dtype)
-    # The traces and grid are dark in the shade too: closed into it as _paper_mask closes them.
-    k = max(3, int(round(0.02 * max(mask.shape))) | 1)
-    return cv2.morphologyEx(joined, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    return _close_ink((paper | shaded).astype(mask.dtype))  # dark in the shade too
 
 
 def _inward_normal(a: np.ndarray, b: np.ndarray, centre: np.ndarray) -> np.ndarray:

@@ -185,13 +185,20 @@ def _track(runs, order, y: float, step_limit: float, max_jump: float, chosen: li
         missed = 0
 
 
-def _row_points(gray: np.ndarray, pos: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where the curve through (pos, val) (column position, row) crosses pixel rows steeply, moved
-    to the darkness-weighted centre of each row around the crossing (see STEEP_ROWS), and where
-    along the curve each lies (segment index + fraction)."""
+def _steep(pos: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Which segments of the curve through (pos, val) rise STEEP_ROWS px a column or more."""
+    return np.abs(np.diff(val)) > STEEP_ROWS * np.maximum(np.diff(pos), 1e-6)
+
+
+def _row_points(
+    gray: np.ndarray, pos: np.ndarray, val: np.ndarray, steep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the curve through (pos, val) (column position, row) crosses pixel rows along its
+    ``steep`` segments (``_steep``), moved to the darkness-weighted centre of each row around the
+    crossing (see STEEP_ROWS), and where along the curve each lies (segment index + fraction)."""
     height, width = gray.shape
     dx, dy = np.diff(pos), np.diff(val)
-    seg = np.flatnonzero(np.abs(dy) > STEEP_ROWS * np.maximum(dx, 1e-6))
+    seg = np.flatnonzero(steep)
     lo, hi = np.minimum(val[seg], val[seg + 1]), np.maximum(val[seg], val[seg + 1])
     first = np.ceil(lo + 0.5).astype(int)  # the rows strictly inside the segment's rise
     count = np.maximum(0, np.floor(hi - 0.5).astype(int) - first + 1)
@@ -329,11 +336,11 @@ def _follow(
         return positions, values
     # Read row by row, a steep stroke replaces the column points inside it: its entries and exits
     # and the points between two steep segments rising the same way (apexes and troughs stay).
-    row_x, row_y, row_along = _row_points(gray, positions, values)
+    steep = _steep(positions, values)
+    row_x, row_y, row_along = _row_points(gray, positions, values, steep)
     if row_x.size == 0:
         return positions, values
     rise = np.diff(values)
-    steep = np.abs(rise) > STEEP_ROWS * np.maximum(np.diff(positions), 1e-6)
     extreme = np.ones(positions.size, bool)
     extreme[1:-1] = rise[:-1] * rise[1:] <= 0
     inside = np.zeros(positions.size, bool)

@@ -16,7 +16,7 @@ from edge.layout import find_layout
 from edge.leads import LEAD_NAMES, LeadConfig
 from edge.page import DETAIL_SIZE, detail_page, read_page
 from edge.pipeline import read_ecg, read_signals
-from edge.signals import _row_points
+from edge.signals import _row_points, _steep
 from tests.conftest import SAMPLES
 from train.render import render_printout, synthetic_ecg
 
@@ -105,7 +105,8 @@ def test_a_steep_stroke_is_placed_between_pixels_row_by_row(offset):
     image = np.full((120, 40), 255, np.uint8)
     cv2.line(image, (round(12.3 * 16), 10 * 16), (round(17.8 * 16), 110 * 16), 20, 2, cv2.LINE_AA, 4)
     # Column positions count from pixel edges (a pixel's centre is at +0.5), rows from centres.
-    x, y, along = _row_points(image, np.array([12.8, 18.3]) + offset, np.array([10.0, 110.0]))
+    pos, val = np.array([12.8, 18.3]) + offset, np.array([10.0, 110.0])
+    x, y, along = _row_points(image, pos, val, _steep(pos, val))
     assert len(x) > 90 and np.all((along > 0) & (along < 1))
     assert np.median(np.abs(x - (12.8 + (y - 10) / 100 * 5.5))) < 0.2
 
