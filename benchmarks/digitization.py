@@ -175,7 +175,7 @@ def ground_truth(n_signals: int) -> dict:
 
 def sampling_ceiling(n_signals: int) -> dict:
     """The best a column-by-column reader could do on the working page (1024 px) and on the detail
-    page a full-resolution scan is read from (2048 px): each lead's known signal taken exactly at
+    page the leads handed out are read from (2048 px): each lead's known signal taken exactly at
     the centre of every page column (one value per column) and joined linearly, as a reader that
     gets every column right would give it. Pixels per second from the rendering's own scale."""
     rendering = render_printout(synthetic_ecg(heart_rate=75.0, seed=100))
@@ -183,7 +183,7 @@ def sampling_ceiling(n_signals: int) -> dict:
     longest = max(rendering.image.shape[:2])
     pages = {
         f"working page ({DEFAULT_CONFIG.work_size} px)": DEFAULT_CONFIG.work_size,
-        f"detail page ({DETAIL_SIZE} px, full-resolution scans)": DETAIL_SIZE,
+        f"detail page ({DETAIL_SIZE} px, the leads handed out)": DETAIL_SIZE,
     }
     rows = {}
     for label, rate in ((k, source_px_per_second * size / longest) for k, size in pages.items()):

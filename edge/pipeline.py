@@ -46,9 +46,9 @@ def read_signals(
     """Signals, measurements (the boundary model on ``interpreter``; None: the first installed),
     checks and statements of a page whose layout was found. ``ecg``: its leads when they were
     already digitized (a signals-view model's input was made from them; its rhythm strips are
-    read here). ``source``: the (flattened) scan the page was read from; when it holds more detail
-    than the page, the leads are read from its detail page instead (edge.page.detail_page, up to
-    DETAIL_SIZE px), steep strokes row by row, with the layout found on the page."""
+    read here). ``source``: the (flattened) scan the page was read from; the leads are then read
+    from its detail page instead (edge.page.detail_page, DETAIL_SIZE px, enlarged from a smaller
+    scan), steep strokes row by row, with the layout found on the page."""
     t0 = time.perf_counter()
     detail = detail_page(source, page, DETAIL_SIZE, config.leads) if source is not None else None
     if detail is not None:

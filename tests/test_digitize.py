@@ -93,9 +93,17 @@ def test_a_full_resolution_scan_is_read_from_its_detail_page(rendered, tmp_path)
     cv2.imwrite(str(path), printout.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     from_file = read_ecg(path).ecg.scale.px_per_second
     assert from_file == pytest.approx(fine.ecg.scale.px_per_second, rel=0.01)
+    # A half-resolution copy holds no more pixels than the working page, but enlarged to the detail
+    # page's scale its strokes are placed row by row where at 1024 px they merge.
     half = cv2.resize(printout.image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     half_page = read_page(half, 1024, config)
-    assert detail_page(half, half_page, DETAIL_SIZE, config) is None
+    half_layout = find_layout(half_page, config)
+    enlarged = detail_page(half, half_page, DETAIL_SIZE, config)
+    assert enlarged is not None and max(enlarged.gray.shape) == DETAIL_SIZE
+    assert median_snr(read_signals(half_page, half_layout, source=half).ecg) > (
+        median_snr(read_signals(half_page, half_layout).ecg) + 2
+    )
+    assert detail_page(half, half_page, 1024, config) is None  # no larger than the working page
 
 
 def test_a_pink_grid_saved_as_a_colour_subsampled_jpeg_is_not_read_as_ink(rendered):

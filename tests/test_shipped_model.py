@@ -113,17 +113,24 @@ def test_card_reports_the_generalization_protocol_and_other_layouts():
     assert "image-fold0" in splits and sum(s.startswith("day-fold") for s in splits) >= 3
 
 
-def test_a_signal_model_digitizes_once_and_its_measurements_come_from_the_same_leads():
-    """--measure with a signals-view model reuses the leads its input was made from (a scan with no
-    more detail than the working page; a full-resolution one is read again, below)."""
+def test_a_signal_model_reads_the_working_page_and_measures_on_an_enlarged_detail_page():
+    """--measure with a signals-view model: the model's input is digitized from the 1024 px working
+    page (as without --measure); the leads handed out are read again from a 2048 px detail page,
+    enlarged for a scan at half resolution (the row reading places strokes there that merge at
+    1024 px), with their rhythm strips."""
     from edge.classifier import ClassifierOptions
 
     card = load_card(SHIPPED_MODEL)
     if card.preprocessing.view != "signals":
         pytest.skip("the default model does not read the signals view")
     classifier = EcgClassifier.create_from_options(ClassifierOptions(SHIPPED_MODEL, measure=True))
-    result, pre = classifier.classify_with_input(sample_files()[0])
-    assert result.reading is not None and result.reading.ecg.leads is pre.ecg.leads
+    sample = sample_files()[0]
+    result, pre = classifier.classify_with_input(sample)
+    plain = EcgClassifier.create_from_model_path(SHIPPED_MODEL).classify(sample)
+    assert result.probabilities == plain.probabilities
+    assert max(result.sheet.image.shape) < 1.25 * 1024  # a half-resolution copy
+    assert result.reading is not None and result.reading.ecg.leads is not pre.ecg.leads
+    assert result.reading.ecg.scale.px_per_second == pytest.approx(2 * pre.ecg.scale.px_per_second, rel=0.02)
     assert pre.ecg.rhythm == () and result.reading.ecg.rhythm  # strips read only for measuring
 
 
