@@ -234,6 +234,27 @@ def _row_points(
     return x[found], rows[found].astype(float), along[found]
 
 
+def _zigzag_turns(values: np.ndarray, entry_exit: np.ndarray, column: np.ndarray, first_row: np.ndarray,
+                  last_row: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Which points of the curve through ``values`` (row per point, in order, each read in
+    ``column``; ``entry_exit``: a steep stroke's entry or exit) are a zigzag's turns rather than
+    apexes. Where a line is wider than a column, a steep stroke's run covers nearly the same rows in
+    neighbouring columns, and their entries and exits alternate up and down the stroke. Such a turn
+    lies between two entries or exits, and a neighbouring column's run (``first_row``, ``last_row``
+    per column, padded by one either side) reaches beyond it; a true apex's or trough's does not
+    (the same test on the column's own point, not only on entries and exits: 21.8 -> 22.4 dB)."""
+    n = values.size
+    rise = np.diff(values)
+    between, highest, lowest = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    between[1:-1] = entry_exit[:-2] & entry_exit[2:]
+    highest[1:-1] = (rise[:-1] < 0) & (rise[1:] > 0)
+    lowest[1:-1] = (rise[:-1] > 0) & (rise[1:] < 0)
+    c = column + 1
+    beyond_up = np.minimum(first_row[c - 1], first_row[c + 1]) < first_row[c] - 1
+    beyond_down = np.maximum(last_row[c - 1], last_row[c + 1]) > last_row[c] + 1
+    return between & ((highest & beyond_up) | (lowest & beyond_down))
+
+
 def _follow(
     ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float, max_jump: float, spread: float,
     by_rows: bool = False,
@@ -336,6 +357,17 @@ def _follow(
         return positions, values
     # Read row by row, a steep stroke replaces the column points inside it: its entries and exits
     # and the points between two steep segments rising the same way (apexes and troughs stay).
+    # A zigzag's turns are taken out of the guide first (_zigzag_turns): they made spikes on
+    # downstrokes, and their rows, crossed three times, were left unread. Rendered printouts 3x4
+    # 20.6 -> 22.4 dB, 6x2 19.6 -> 21.5; the 8 full-resolution shared scans' aVR + aVL + aVF = 0
+    # 17.1 -> 19.2 dB and rhythm strip 21.2 -> 23.2 (Einthoven 20.6 -> 21.0); 80 half-resolution
+    # ones 16.7 -> 16.8 dB Einthoven, rhythm 21.1 -> 21.4.
+    entry_exit = np.concatenate([np.zeros(int((~stroke).sum()), bool), np.ones(2 * int(stroke.sum()), bool)])[order]
+    column = np.concatenate([xs[~stroke], xs[stroke], xs[stroke]])[order]
+    first_row, last_row = np.full(width + 2, np.inf), np.full(width + 2, -np.inf)
+    first_row[xs + 1], last_row[xs + 1] = a, b
+    keep = ~_zigzag_turns(values, entry_exit, column, first_row, last_row)  # a second pass: no change
+    positions, values, entry_exit = positions[keep], values[keep], entry_exit[keep]
     steep = _steep(positions, values)
     row_x, row_y, row_along = _row_points(gray, positions, values, steep)
     if row_x.size == 0:
@@ -345,7 +377,6 @@ def _follow(
     extreme[1:-1] = rise[:-1] * rise[1:] <= 0
     inside = np.zeros(positions.size, bool)
     inside[1:-1] = steep[:-1] & steep[1:] & ~extreme[1:-1]
-    entry_exit = np.concatenate([np.zeros(int((~stroke).sum()), bool), np.ones(2 * int(stroke.sum()), bool)])[order]
     drop = inside | (entry_exit & ~extreme)
     positions = np.concatenate([positions[~drop], row_x])
     values = np.concatenate([values[~drop], row_y])

@@ -334,3 +334,25 @@ def test_a_folder_that_cannot_be_written_is_each_files_error_not_a_crash(tmp_pat
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # exit 1 on purpose, not a traceback
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 2 and all("cannot write into" in row["error"] for row in rows)
+
+
+@pytest.mark.parametrize("rows_per_column", [6, 10, 15, 20])
+@pytest.mark.parametrize("x0", [20.3, 20.6])
+def test_a_steep_r_wave_wider_than_a_column_is_read_without_zigzag_spikes(rows_per_column, x0):
+    """At 2048 px a printed line is 2-3 px wide and an R wave rises 10-30 px a column: a stroke's
+    runs in neighbouring columns cover nearly the same rows, and their entries and exits alternated
+    up and down the stroke (spikes of 5-55 px on these). The up- and downstrokes come out
+    monotone, and the apex stays where it was drawn."""
+    from edge.signals import _follow
+
+    image = np.full((160, 200), 255, np.uint8)  # mostly flat, as a trace is: the line's thickness from it
+    width = 100 / rows_per_column
+    points = np.array([[3, 130], [x0, 130], [x0 + width, 30], [x0 + 2 * width, 130], [196, 130]])
+    cv2.polylines(image, [np.round(points * 16).astype(np.int32)], False, 20, 2, cv2.LINE_AA, 4)
+    ink = (image < 200).astype(np.uint8)
+    pos, val = _follow(ink, image, 130, 60, 250, 0.3, by_rows=True)
+    centre = x0 + 0.5  # column positions count from pixel edges
+    up = (pos > centre + 0.2 * width) & (pos < centre + 0.8 * width)
+    down = (pos > centre + 1.2 * width) & (pos < centre + 1.8 * width)
+    assert np.all(np.diff(val[up]) <= 1) and np.all(np.diff(val[down]) >= -1)
+    assert val.min() == pytest.approx(30, abs=1.5)
