@@ -356,3 +356,27 @@ def test_a_steep_r_wave_wider_than_a_column_is_read_without_zigzag_spikes(rows_p
     down = (pos > centre + 1.2 * width) & (pos < centre + 1.8 * width)
     assert np.all(np.diff(val[up]) <= 1) and np.all(np.diff(val[down]) >= -1)
     assert val.min() == pytest.approx(30, abs=1.5)
+
+
+def test_a_page_compressed_unevenly_is_timed_by_its_lead_switch_markers(rendered, monkeypatch):
+    """A bent sheet photographed from above is drawn compressed towards its lifted ends: evenly
+    spread columns then put each lead's beats at the wrong times. The markers printed between the
+    columns anchor them (a page pulled by up to 12 px here)."""
+    import edge.signals
+
+    truth, printout = rendered
+    height, width = printout.image.shape[:2]
+    x = np.arange(width, dtype=np.float32)
+    map_x = np.tile(x + 12 * np.sin(2 * np.pi * x / width), (height, 1)).astype(np.float32)
+    map_y = np.tile(np.arange(height, dtype=np.float32)[:, None], (1, width))
+    uneven = cv2.remap(printout.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def median_snr() -> float:
+        ecg = read_ecg(uneven).ecg
+        return float(np.median([
+            aligned_snr_db(_truth_window(truth, n, s.start_s, len(s.mv)), s.mv) for n, s in ecg.leads.items()
+        ]))  # fmt: skip
+
+    anchored = median_snr()
+    monkeypatch.setattr(edge.signals, "MARKER_SLACK", float("inf"))  # columns spread evenly
+    assert anchored > 8 and median_snr() < anchored - 6
