@@ -82,6 +82,9 @@ class SheetConfig:
     # the brightest of the desk just outside (thin printed lines do not count as desk). Where the two
     # searches disagree, the content one must have the clearer edges by this many grey levels.
     content_margin: float = 4.0
+    # ...or, where the desk has paper-white patches (checked cloth), when on every side at least
+    # this share of the rays steps edge_contrast below the paper (to the desk's median just outside).
+    content_edge_share: float = 0.45
     content_skip: float = 30.0  # a pale region whose sides step this clearly needs no second search...
     trace_slack: float = 0.015  # ...unless a corner of the traces' hull lies further outside it (of the diagonal)
     # Paper all round the frame's edge is a scan unless the traces' hull covers less than this share of
@@ -525,7 +528,9 @@ def _choose(
     if not np.isfinite(content_strength):  # fewer than three of its sides could be judged
         return by_paper, "paper"
     if by_paper is None or not around_traces:
-        clear = content_strength >= config.content_margin
+        clear = content_strength >= config.content_margin or (
+            _edge_share(by_content[0], blurred, config.edge_contrast) >= config.content_edge_share
+        )
         return (by_content, "content") if clear else (by_paper, "paper")
     apart = float(np.abs(_order(by_paper[0]) - _order(by_content[0])).max())
     if apart <= config.edge_offset * float(np.hypot(*small.shape[:2])):
@@ -654,6 +659,23 @@ def _edge_strength(quad: np.ndarray, blurred: np.ndarray) -> float:
         steps = inside[seen].mean(axis=1) - outside[seen].max(axis=1)
         strengths.append(float(np.median(np.clip(steps, -40, 40))))
     return min(strengths) if len(strengths) >= 3 else -np.inf
+
+
+def _edge_share(quad: np.ndarray, blurred: np.ndarray, contrast: float) -> float:
+    """The weakest side's share of rays along which the paper just inside (mean of 4 px) is
+    ``contrast`` grey levels above the desk just outside (median of 2-9 px out): unlike
+    ``_edge_strength``, a white check of a cloth touching part of a side does not sink it."""
+    centre = quad.mean(axis=0)
+    shares = []
+    for i in range(4):
+        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
+        values, _, _, at = _ray_profiles(blurred, a, b, centre, 32, 12, -0.1)
+        inside, outside = values[:, at - 4 : at], values[:, at + 2 : at + 10]
+        seen = (inside >= 0).all(axis=1) & (outside >= 0).all(axis=1)
+        if seen.sum() < 8:  # a side along or beyond the frame's edge
+            continue
+        shares.append(float(np.mean(inside[seen].mean(axis=1) - np.median(outside[seen], axis=1) >= contrast)))
+    return min(shares) if len(shares) >= 3 else 0.0
 
 
 def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True) -> np.ndarray | None:

@@ -303,3 +303,18 @@ def test_a_hard_shadow_across_the_sheet_does_not_cut_it_in_two():
     scene = _on_desk(decode_image(SAMPLES[0]), TILTED)
     cv2.rectangle(scene, (1800, 300), (1990, 1200), (200, 220, 235), -1)
     assert np.abs(find_sheet(scene).corners - np.float32(TILTED)).max() < 3.0
+
+
+def test_a_sheet_on_a_checked_cloth_whose_edges_touch_white_checks_is_found():
+    """Where white checks of a cloth lie against the sheet's sides, the brightest desk just outside
+    is as pale as the paper and the sides' step vanishes; most of each side still steps down to
+    the cloth, which is enough (without it the photo was read as a whole frame, and refused)."""
+    from dataclasses import replace
+
+    from train.scenes import CONDITIONS, compose_scene
+
+    scene = compose_scene(decode_image(SAMPLES[0]), replace(CONDITIONS["patterned_cloth"], megapixels=3.0, seed=12))
+    photo = cv2.imdecode(cv2.imencode(".jpg", scene.image)[1], cv2.IMREAD_COLOR)
+    sheet = find_sheet(photo)
+    assert sheet.found_by == "content" and np.abs(sheet.corners - scene.corners).max() < 3.0
+    assert not find_sheet(photo, SheetConfig(content_edge_share=1.01)).rectified
