@@ -643,21 +643,29 @@ def _edge_points(
     return base[ok] + distance[:, None] * outward[None, :]
 
 
-def _edge_strength(quad: np.ndarray, blurred: np.ndarray) -> float:
-    """How clearly the quad's sides are the sheet's edges in the blurred paper score: per side, the
-    median step from the paper just inside (mean of 4 px) to the brightest of the desk just outside
-    (2-9 px out), over the part inside the frame; the weakest side's."""
+def _side_rays(quad: np.ndarray, blurred: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per side of the quad inside the frame, along 32 rays across it in the blurred paper score:
+    the paper just inside (4 px) and the desk just outside (2-9 px out), rays seen whole only."""
     centre = quad.mean(axis=0)
-    strengths = []
+    sides = []
     for i in range(4):
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
         values, _, _, at = _ray_profiles(blurred, a, b, centre, 32, 12, -0.1)
         inside, outside = values[:, at - 4 : at], values[:, at + 2 : at + 10]
         seen = (inside >= 0).all(axis=1) & (outside >= 0).all(axis=1)
-        if seen.sum() < 8:  # a side along or beyond the frame's edge
-            continue
-        steps = inside[seen].mean(axis=1) - outside[seen].max(axis=1)
-        strengths.append(float(np.median(np.clip(steps, -40, 40))))
+        if seen.sum() >= 8:  # else a side along or beyond the frame's edge
+            sides.append((inside[seen], outside[seen]))
+    return sides
+
+
+def _edge_strength(quad: np.ndarray, blurred: np.ndarray) -> float:
+    """How clearly the quad's sides are the sheet's edges in the blurred paper score: per side, the
+    median step from the paper just inside (mean of 4 px) to the brightest of the desk just outside
+    (2-9 px out), over the part inside the frame; the weakest side's."""
+    strengths = [
+        float(np.median(np.clip(inside.mean(axis=1) - outside.max(axis=1), -40, 40)))
+        for inside, outside in _side_rays(quad, blurred)
+    ]
     return min(strengths) if len(strengths) >= 3 else -np.inf
 
 
@@ -665,16 +673,10 @@ def _edge_share(quad: np.ndarray, blurred: np.ndarray, contrast: float) -> float
     """The weakest side's share of rays along which the paper just inside (mean of 4 px) is
     ``contrast`` grey levels above the desk just outside (median of 2-9 px out): unlike
     ``_edge_strength``, a white check of a cloth touching part of a side does not sink it."""
-    centre = quad.mean(axis=0)
-    shares = []
-    for i in range(4):
-        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
-        values, _, _, at = _ray_profiles(blurred, a, b, centre, 32, 12, -0.1)
-        inside, outside = values[:, at - 4 : at], values[:, at + 2 : at + 10]
-        seen = (inside >= 0).all(axis=1) & (outside >= 0).all(axis=1)
-        if seen.sum() < 8:  # a side along or beyond the frame's edge
-            continue
-        shares.append(float(np.mean(inside[seen].mean(axis=1) - np.median(outside[seen], axis=1) >= contrast)))
+    shares = [
+        float(np.mean(inside.mean(axis=1) - np.median(outside, axis=1) >= contrast))
+        for inside, outside in _side_rays(quad, blurred)
+    ]
     return min(shares) if len(shares) >= 3 else 0.0
 
 
