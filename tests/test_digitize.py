@@ -380,3 +380,19 @@ def test_a_page_compressed_unevenly_is_timed_by_its_lead_switch_markers(rendered
     anchored = median_snr()
     monkeypatch.setattr(edge.signals, "MARKER_SLACK", float("inf"))  # columns spread evenly
     assert anchored > 8 and median_snr() < anchored - 6
+
+
+def test_a_page_is_enlarged_bicubically_in_whole_numbers():
+    """The detail page of a small scan is enlarged by doubling (edge.page.enlarge_twice): OpenCV's
+    bicubic weights, to a grey level, summed in whole numbers so that a Pi gets the same pixels
+    (scripts/arm64_check.sh compares the digitized leads)."""
+    from edge.page import enlarge_twice
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    image[10:20, 5:40] = 20  # a dark stroke: the kernel's overshoot must clip, not wrap
+    doubled = enlarge_twice(image)
+    reference = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    assert doubled.shape == (74, 106) and doubled.dtype == np.uint8
+    assert np.abs(doubled.astype(int) - reference).max() <= 1
+    assert (enlarge_twice(np.full((5, 7), 200, np.uint8)) == 200).all()
