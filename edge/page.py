@@ -132,25 +132,26 @@ def _without_faint(gray: np.ndarray, ink: np.ndarray) -> np.ndarray:
 _NEAR, _FAR = np.array([-36, 268, 900, -108]), np.array([-108, 900, 268, -36])  # taps i-2..i+1, i-1..i+2
 
 
-def _halves(image: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+def _half(image: np.ndarray, axis: int, after: bool) -> np.ndarray:
     """The pixels that doubling ``image`` (float32) along ``axis`` puts a quarter of a pixel before
-    and after each of its own, weights unnormalized (x 1024)."""
-    shape, (near, far) = ((1, 4), ((2, 0), (1, 0))) if axis == 1 else ((4, 1), ((0, 2), (0, 1)))
-    return tuple(
-        cv2.filter2D(image, -1, taps.reshape(shape).astype(np.float32), anchor=anchor, borderType=cv2.BORDER_REPLICATE)
-        for taps, anchor in ((_NEAR, near), (_FAR, far))
-    )  # type: ignore[return-value]
+    (``after`` False) or after each of its own, weights unnormalized (x 1024)."""
+    taps = (_FAR if after else _NEAR).astype(np.float32)
+    anchor = 1 if after else 2  # the first tap is i-1 (after) or i-2 (before)
+    kernel, at = (taps.reshape(1, 4), (anchor, 0)) if axis == 1 else (taps.reshape(4, 1), (0, anchor))
+    return cv2.filter2D(image, -1, kernel, anchor=at, borderType=cv2.BORDER_REPLICATE)
 
 
 def enlarge_twice(gray: np.ndarray) -> np.ndarray:
     """``gray`` (uint8) at twice its size, bicubic, the same to the bit on every machine: each pass
     sums whole numbers below 2^19 in float32 (exact in any order) and rounds to whole grey levels."""
     height, width = gray.shape
+    source = gray.astype(np.float32)
     across = np.empty((height, 2 * width), np.float32)
-    across[:, 0::2], across[:, 1::2] = _halves(gray.astype(np.float32), axis=1)
+    across[:, 0::2], across[:, 1::2] = _half(source, 1, after=False), _half(source, 1, after=True)
     np.rint(np.multiply(across, 1 / 1024, out=across), out=across)
     out = np.empty((2 * height, 2 * width), np.uint8)
-    for start, half in enumerate(_halves(across, axis=0)):  # one half at a time: less memory
+    for start in (0, 1):  # one half of the rows at a time: less memory
+        half = _half(across, 0, after=bool(start))
         np.clip(np.rint(np.multiply(half, 1 / 1024, out=half), out=half), 0, 255, out=half)
         out[start::2] = half
     return out

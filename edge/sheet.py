@@ -82,8 +82,9 @@ class SheetConfig:
     # the brightest of the desk just outside (thin printed lines do not count as desk). Where the two
     # searches disagree, the content one must have the clearer edges by this many grey levels.
     content_margin: float = 4.0
-    # ...or, where the desk has paper-white patches (checked cloth), when on every side at least
-    # this share of the rays steps edge_contrast below the paper (to the desk's median just outside).
+    # ...or, where the desk has paper-white patches (checked cloth), when on every side judged (three
+    # or four) at least this share of the rays steps edge_contrast below the paper (to the desk's
+    # median just outside).
     content_edge_share: float = 0.45
     content_skip: float = 30.0  # a pale region whose sides step this clearly needs no second search...
     trace_slack: float = 0.015  # ...unless a corner of the traces' hull lies further outside it (of the diagonal)

@@ -395,4 +395,15 @@ def test_a_page_is_enlarged_bicubically_in_whole_numbers():
     reference = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     assert doubled.shape == (74, 106) and doubled.dtype == np.uint8
     assert np.abs(doubled.astype(int) - reference).max() <= 1
+
+    def exact(rows: np.ndarray) -> np.ndarray:  # doubled along axis 0 in int64: no rounding until /1024
+        padded = np.concatenate([rows[:1], rows[:1], rows, rows[-1:], rows[-1:]]).astype(np.int64)
+        n = rows.shape[0]
+        near = -36 * padded[0:n] + 268 * padded[1 : n + 1] + 900 * padded[2 : n + 2] - 108 * padded[3 : n + 3]
+        far = -108 * padded[1 : n + 1] + 900 * padded[2 : n + 2] + 268 * padded[3 : n + 3] - 36 * padded[4 : n + 4]
+        out = np.empty((2 * n, *rows.shape[1:]), np.int64)
+        out[0::2], out[1::2] = np.rint(near / 1024), np.rint(far / 1024)
+        return out
+
+    np.testing.assert_array_equal(doubled, np.clip(exact(exact(image.T).T), 0, 255))
     assert (enlarge_twice(np.full((5, 7), 200, np.uint8)) == 200).all()
