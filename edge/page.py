@@ -87,13 +87,10 @@ def detail_page(bgr: np.ndarray, page: Page, size: int, config: LeadConfig) -> P
     if size < DETAIL_MIN_GAIN * max(page.gray.shape):
         return None
     red = np.ascontiguousarray(bgr[..., 2])
-    if max(bgr.shape[:2]) >= size:
-        gray, scale = to_work_scale(red, size)
-    else:
-        scale = size / max(bgr.shape[:2])
-        while max(red.shape[:2]) < size:
-            red = enlarge_twice(red)
-        gray, _ = to_work_scale(red, size)
+    while max(red.shape[:2]) < size:
+        red = enlarge_twice(red)
+    gray, _ = to_work_scale(red, size)
+    scale = size / max(bgr.shape[:2])
     # The paper's brightness is estimated over the same stretch of paper; ink is judged against the
     # same pixel neighbourhood (on rendered printouts, a neighbourhood of the same paper size
     # fattened the ink and read worse: 18.7 against 20.7 dB). ``bgr`` may be another decode of the

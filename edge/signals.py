@@ -252,8 +252,8 @@ def _zigzag_turns(values: np.ndarray, entry_exit: np.ndarray, column: np.ndarray
     neighbouring columns, and their entries and exits alternate up and down the stroke. Such a turn
     lies between two entries or exits, and a neighbouring column's run (``first_row``, ``last_row``
     per column, padded by one either side) reaches more than a pixel beyond it; a true apex's or
-    trough's does not
-    (the same test on the column's own point, not only on entries and exits: 21.8 -> 22.4 dB)."""
+    trough's does not (the same test on the column's own point, not only on entries and exits:
+    21.8 -> 22.4 dB)."""
     n = values.size
     rise = np.diff(values)
     between, highest, lowest = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
@@ -536,7 +536,7 @@ def _marker_columns(page: Page, layout: LeadLayout, uniform: np.ndarray) -> np.n
     put them (``uniform``: the columns' boundaries, first and last the rows' ends); a boundary
     without a marker stays where ``uniform`` has it."""
     baselines = layout.row_baselines[: layout.lead_rows]
-    gap = (baselines[-1] - baselines[0]) / max(1, len(baselines) - 1) if len(baselines) > 1 else 50.0
+    gap = (baselines[-1] - baselines[0]) / max(1, len(baselines) - 1)  # one row: no band, no markers
     top, bottom = max(0, int(baselines[0] - gap / 2)), min(page.markers.shape[0], int(baselines[-1] + gap / 2))
     found = uniform.astype(float).copy()
     if bottom <= top:
