@@ -21,11 +21,18 @@ traces instead and goes outwards: the sheet's edge is where the paper ends in a 
 that stays darker (SheetConfig.content_search). Where both searches find a quad and disagree, the
 one whose sides are the clearer paper-to-desk steps wins. A white table that reaches all round the
 frame's edge still looks like a scan and is read as it is.
+
+Where neither search finds the sheet (one side of a sheet on a white table shows no step at all, a
+cloth's checks or a shadow run along a side), the printed grid's outer frame places the page: on
+this device's printouts (the shared data set's) a pink line round the grid, far stronger than the
+grid's dots, at a known place on the page (GRID_FRAME; SheetConfig.grid_frame). Its four sides are
+found from the traces outwards, refined at the photo's resolution, and the page's corners follow
+from where the frame sits on a flat page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -38,6 +45,11 @@ PAPER_ASPECTS = (297 / 210, 11 / 8.5)
 # A phone's main camera: focal length about 0.75 of the frame's long side (a 26 mm equivalent lens).
 PHONE_FOCAL = 0.75
 RANSAC_DRAWS = 120  # per side
+# Where the device of the shared data set prints its grid's outer frame: the centres of its lines as
+# shares of the page's width and height (x 69.5 and 2175.5 of 2213 px, y 284.5 and 1516.5 of 1572,
+# the same on all 8 full-resolution originals), and the page's own aspect.
+GRID_FRAME = (69.5 / 2213, 284.5 / 1572, 2175.5 / 2213, 1516.5 / 1572)
+GRID_PAGE_ASPECT = 2213 / 1572
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,20 @@ class SheetConfig:
     edge_ring: float = 0.03
     edge_paper_level: float = 0.7
     edge_paper_share: float = 0.97
+    # The third search, when neither finds the sheet: the grid's frame (GRID_FRAME). frame_rays rays
+    # from the traces' middle outwards take the first thin pink line: pinker by frame_min_line (of
+    # 255) than the copy frame_line_px px before and after it, and by half the typical such line on
+    # the rays. Each side must run along a line over frame_support of its length. (A grid printed in
+    # lines has no such frame: the first line out is a cell's, too small a quad to be a page's frame.)
+    grid_frame: bool = True
+    frame_reach: float = 0.6  # of the search copy's diagonal: how far from the traces' middle
+    frame_rays: int = 192
+    frame_line_px: int = 3
+    frame_min_line: float = 4.0
+    frame_support: float = 0.7
+    # A quad found by either search stands where the frame puts every corner within this share of
+    # the search copy's diagonal of its own.
+    frame_agreement: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -106,7 +132,9 @@ class Sheet:
 
     image: np.ndarray  # BGR
     corners: np.ndarray | None
-    found_by: str  # "frame" (taken as it is), "paper" (the pale region) or "content" (out from the traces)
+    # "frame" (taken as it is), "paper" (the pale region), "content" (out from the traces) or "grid"
+    # (the printed grid's frame)
+    found_by: str
     quarter_turns: int = 0  # counter-clockwise turns applied after flattening
 
     @property
@@ -456,6 +484,14 @@ def _shrunk(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), 1 / factor
 
 
+def _pinkness(bgr: np.ndarray) -> np.ndarray:
+    """How much redder than green each pixel is, relative to its red (0-255, float32): a pink or red
+    grid's lines, whatever the light's brightness; paper, ink and grey desks are near 0 (warm light
+    gives paper ~25)."""
+    _, green, red = cv2.split(bgr)
+    return cv2.divide(cv2.subtract(red, green, dtype=cv2.CV_32F), cv2.max(red, 1), scale=255.0, dtype=cv2.CV_32F)
+
+
 def _paper_score(bgr: np.ndarray) -> np.ndarray:
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
     # Warm light tints paper yellow, but much less than it saturates wood or cloth: brightness less
@@ -489,7 +525,8 @@ def _paper_to_the_edges(score: np.ndarray, config: SheetConfig) -> bool:
 
 def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray, str] | None:
     """The sheet's corners and outline in source pixels and the search that found it ("paper" or
-    "content"), or None (a scan, or no sheet found)."""
+    "content"; "grid": the corners are then the grid frame's, see _sheet_from_frame), or None (a
+    scan, or no sheet found)."""
     if min(bgr.shape[:2]) < config.min_frame_side:  # a sliver: no sheet in it (and no copy to shrink)
         return None
     if _looks_scanned(bgr, config):
@@ -501,25 +538,46 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
         _fills_frame(found[0], small.shape[:2], config) or not _sides_on_edges(found[0], score, config)
     ):
         found = None
-    found, how = _choose(found, small, score, config)
+    hull = _trace_hull(small, score) if config.content_search or config.grid_frame else None
+    found, how = _choose(found, small, score, config, hull)
+    reach = max(3.0, 2.5 / scale)  # a search-copy pixel and some, in the photo's
+    # No sheet found, or a pale region that cuts through the traces (a shadow's or a check's edge
+    # taken for a side) which the search from the traces did not better, or no traces seen to tell:
+    # the grid's frame, if seen, unless it puts the page where the quad found is (that quad's own
+    # edges place the corners more closely than a frame well inside them). Its rays start from the
+    # traces' middle (not across the hull's sides: where a shadow hides some traces, those slant
+    # away from the frame's), else the region's and the photo's.
+    if config.grid_frame and (found is None or hull is None or not _around(found[0], hull, small.shape, config)):
+        centres = [hull.mean(axis=0)] if hull is not None else []
+        if hull is None and found is not None:
+            centres.append(found[0].mean(axis=0))
+        if hull is None:
+            centres.append(np.array(small.shape[1::-1], np.float64) / 2)
+        frame = next((f for f in (_grid_frame(small, c, config) for c in centres) if f is not None), None)
+        agree = config.frame_agreement * float(np.hypot(*small.shape[:2]))
+        if frame is not None and found is not None:
+            if float(np.abs(_order(_page_of_frame(frame)) - _order(found[0])).max()) <= agree:
+                frame = None
+        if frame is not None:
+            refined, _ = _refine(bgr, frame / scale, np.zeros((0, 2)), reach, line_above=config.frame_min_line)
+            return refined, np.zeros((0, 2)), "grid"  # the frame's corners: which way up decides the page's
     if found is None:
         return None
-    return (*_refine(bgr, found[0] / scale, found[1] / scale, reach=max(3.0, 2.5 / scale)), how)
+    return (*_refine(bgr, found[0] / scale, found[1] / scale, reach), how)
 
 
 def _choose(
-    by_paper: tuple[np.ndarray, np.ndarray] | None, small: np.ndarray, score: np.ndarray, config: SheetConfig
-) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
-    """The pale region's quad, unless the search from the content disagrees with clearly better
-    edges, or the region's quad cuts through the traces (a hard shadow's edge taken for a side), or
-    the region gave none; and which search it came from."""
+    by_paper: tuple[np.ndarray, np.ndarray] | None, small: np.ndarray, score: np.ndarray, config: SheetConfig,
+    hull: np.ndarray | None,
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:  # fmt: skip
+    """The pale region's quad, unless the search from the content (out from the traces' ``hull``)
+    disagrees with clearly better edges, or the region's quad cuts through the traces (a hard
+    shadow's edge taken for a side), or the region gave none; and which search it came from."""
     if not config.content_search:
         return by_paper, "paper"
-    hull = _trace_hull(small, score)
     blurred = cv2.GaussianBlur(score, (0, 0), 1.0).astype(np.float32)  # what both searches' edges are judged on
     paper_strength = _edge_strength(by_paper[0], blurred) if by_paper is not None else -np.inf
-    slack = config.trace_slack * float(np.hypot(*small.shape[:2]))  # a bent sheet's bowed sides
-    around_traces = by_paper is not None and (hull is None or _contains(by_paper[0], hull, slack))
+    around_traces = by_paper is not None and _around(by_paper[0], hull, small.shape, config)
     if around_traces and paper_strength >= config.content_skip:  # a sheet on a dark desk: no second search
         return by_paper, "paper"
     by_content = _content_quad(blurred, config, hull)
@@ -539,6 +597,11 @@ def _choose(
     if content_strength >= paper_strength + config.content_margin:
         return by_content, "content"
     return by_paper, "paper"
+
+
+def _around(quad: np.ndarray, hull: np.ndarray | None, shape: tuple[int, ...], config: SheetConfig) -> bool:
+    """Whether ``quad`` holds the traces' ``hull`` (if any), give or take a bent sheet's bowed sides."""
+    return hull is None or _contains(quad, hull, config.trace_slack * float(np.hypot(*shape[:2])))
 
 
 def _contains(quad: np.ndarray, hull: np.ndarray, tolerance: float) -> bool:
@@ -719,11 +782,95 @@ def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True)
     return _hull_quad(np.column_stack([xs, ys]).astype(np.float64))
 
 
-def _refine(bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+def _grid_frame(small: np.ndarray, centre: np.ndarray, config: SheetConfig) -> np.ndarray | None:
+    """The printed grid's outer frame (GRID_FRAME) round ``centre`` (a point inside it): its corners
+    in search-copy pixels, or None where no such frame is seen (see SheetConfig.grid_frame)."""
+    pink = cv2.blur(_pinkness(small), (3, 3))
+    height, width = pink.shape
+    diagonal = float(np.hypot(height, width))
+    w = config.frame_line_px
+    angles = np.linspace(0, 2 * np.pi, config.frame_rays, endpoint=False)
+    outward = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    distance = np.arange(int(config.frame_reach * diagonal), dtype=np.float64)
+    points = centre[None, None, :] + distance[None, :, None] * outward[:, None, :]
+    values = cv2.remap(pink, points[..., 0].astype(np.float32), points[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)  # fmt: skip
+    # A line is pinker than both w px before and w px after it: a step (the paper's edge on a
+    # reddish desk) is not.
+    seen = values >= 0
+    core, before, after = values[:, w:-w], values[:, : -2 * w], values[:, 2 * w :]
+    whole = seen[:, w:-w] & seen[:, : -2 * w] & seen[:, 2 * w :]
+    line = np.where(whole, np.maximum(np.minimum(core - before, core - after), 0.0), 0.0)
+    strongest = line.max(axis=1)
+    if not (strongest > 0).any():
+        return None
+    level = max(config.frame_min_line, 0.5 * float(np.median(strongest[strongest > 0])))
+    peak = (line >= level) & (line >= np.roll(line, 1, axis=1)) & (line > np.roll(line, -1, axis=1))
+    peak[:, [0, -1]] = False
+    found = peak.any(axis=1)
+    if found.sum() < 0.5 * len(found):
+        return None
+    rows = np.flatnonzero(found)
+    k = np.argmax(peak, axis=1)[found]  # the first line out
+    left, mid, right = line[rows, k - 1], line[rows, k], line[rows, k + 1]
+    curvature = left - 2 * mid + right
+    shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0.0)
+    radius = k + w + np.clip(shift, -0.5, 0.5)
+    # A ray that missed the frame (a gap in it) and found something further out stands out from its
+    # neighbours; the first guess is drawn round the others, then each side refitted (RANSAC).
+    ring = np.full(len(angles), np.nan)
+    ring[rows] = radius
+    neighbours = np.stack([np.roll(ring, s) for s in range(-2, 3)])
+    steady = np.abs(radius - np.nanmedian(neighbours[:, rows], axis=0)) <= 2.0
+    on_sides = centre[None, :] + radius[:, None] * outward[rows]
+    if steady.sum() < 12:
+        return None
+    quad = _hull_quad(on_sides[steady])
+    if quad is None:
+        return None
+    for share in (0.04, 0.015):
+        refitted = _fit_sides(quad, on_sides, share * diagonal, tolerance=1.0)
+        if refitted is None:
+            return None
+        quad, on_sides = refitted
+    quad = _order(np.asarray(quad, np.float32))
+    if cv2.contourArea(quad) < config.min_area * width * height or not _plausible_corners(quad, diagonal, config):
+        return None
+    # Each side along a line (not a quad drawn through scattered hits).
+    lines = np.maximum(pink - cv2.blur(pink, (7, 7)), 0).astype(np.float32)
+    strength = float(np.median(lines[np.clip(on_sides[:, 1].astype(int), 0, height - 1),
+                                     np.clip(on_sides[:, 0].astype(int), 0, width - 1)]))  # fmt: skip
+    middle = quad.mean(axis=0)
+    for i in range(4):
+        a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
+        normal = _inward_normal(a, b, middle)
+        along = a + np.linspace(0.05, 0.95, 64)[:, None] * (b - a)
+        across = np.array([along + o * normal for o in (-1.0, -0.5, 0.0, 0.5, 1.0)], np.float32)
+        seen = cv2.remap(lines, across[..., 0], across[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        if float(np.mean(seen.max(axis=0) >= 0.4 * strength)) < config.frame_support:
+            return None
+    return quad
+
+
+def _page_of_frame(frame: np.ndarray) -> np.ndarray:
+    """The page's corners (float32, as ``frame``'s: clockwise from the image's top-left) from its
+    grid frame's, through the perspective that carries the frame's place on a flat page onto them."""
+    left, top, right, bottom = GRID_FRAME
+    flat = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], np.float32)
+    flat[:, 0] *= GRID_PAGE_ASPECT
+    matrix = cv2.getPerspectiveTransform(flat, frame.astype(np.float32))
+    page = np.array([[0, 0], [GRID_PAGE_ASPECT, 0], [GRID_PAGE_ASPECT, 1], [0, 1]], np.float32)
+    return cv2.perspectiveTransform(page.reshape(-1, 1, 2), matrix).reshape(-1, 2).astype(np.float32)
+
+
+def _refine(
+    bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float, line_above: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The quad's sides and the sheet's edge points at the photo's own resolution: along each side,
     the steepest rise from desk to paper within ``reach`` px of the coarse outline, to a fraction of
     a pixel. A corner off by a pixel of the search copy (3 of the photo) shifted whole lead columns
-    by 15-20 ms on the flattened page."""
+    by 15-20 ms on the flattened page. With ``line_above``, the sides are the grid frame's pink
+    line instead: the pinkest point across, where it stands that far above the median across."""
     height, width = bgr.shape[:2]
     centre = quad.mean(axis=0)
     offsets = np.arange(-reach, reach + 0.01, 0.5, dtype=np.float32)
@@ -750,19 +897,25 @@ def _refine(bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float
             edges.append(np.zeros((0, 2)))
             lines.append(_Side.straight(a, b))
             continue
-        score = cv2.GaussianBlur(_paper_score(bgr[y0:y1, x0:x1]), (0, 0), 1.0).astype(np.float32)
-        values = cv2.remap(score, (grid[..., 0] - x0).astype(np.float32), (grid[..., 1] - y0).astype(np.float32),
-                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1)  # fmt: skip
+        strip = bgr[y0:y1, x0:x1]
+        score = cv2.GaussianBlur(_paper_score(strip) if line_above is None else _pinkness(strip), (0, 0), 1.0)
+        values = cv2.remap(score.astype(np.float32), (grid[..., 0] - x0).astype(np.float32),
+                           (grid[..., 1] - y0).astype(np.float32), cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=-1)  # fmt: skip
         inside = np.all((grid[..., 0] >= 0) & (grid[..., 0] <= width - 1) & (grid[..., 1] >= 0)
                         & (grid[..., 1] <= height - 1), axis=1)  # fmt: skip
-        rise = np.diff(values, axis=1)
-        j = np.clip(np.argmax(rise, axis=1), 1, rise.shape[1] - 2)
+        # An edge is a rise (between two samples: +0.25 of a 0.5 px step), a line a peak.
+        profile = np.diff(values, axis=1) if line_above is None else values
+        j = np.clip(np.argmax(profile, axis=1), 1, profile.shape[1] - 2)
         rows = np.arange(len(t))
-        left, mid, right = rise[rows, j - 1], rise[rows, j], rise[rows, j + 1]
+        left, mid, right = profile[rows, j - 1], profile[rows, j], profile[rows, j + 1]
         curvature = left - 2 * mid + right
         shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0.0)
-        offset = offsets[j] + 0.25 + 0.5 * np.clip(shift, -0.5, 0.5)
-        keep = inside & (mid >= 2.0)  # a clear step from desk to paper
+        offset = offsets[j] + (0.25 if line_above is None else 0.0) + 0.5 * np.clip(shift, -0.5, 0.5)
+        if line_above is None:
+            keep = inside & (mid >= 2.0)  # a clear step from desk to paper
+        else:
+            keep = inside & (mid - np.median(values, axis=1) >= line_above)
         points = line + offset[:, None] * normal
         points = points[keep]
         edges.append(points)
@@ -785,7 +938,9 @@ def find_quad(bgr: np.ndarray, config: SheetConfig = SheetConfig()) -> np.ndarra
     """The sheet's four corners in source pixels (clockwise from the image's top-left), or None
     when the sheet fills the frame or none is found."""
     found = _locate(bgr, config)
-    return None if found is None else found[0]
+    if found is None:
+        return None
+    return _page_of_frame(found[0]) if found[2] == "grid" else found[0]
 
 
 def _edge_curve(points: np.ndarray, at: float, width: int, height: int) -> np.ndarray | None:
@@ -854,6 +1009,8 @@ def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=Non
     if found is None:
         return Sheet(bgr, None, "frame")
     quad, outline, found_by = found
+    if found_by == "grid":
+        return _sheet_from_frame(bgr, quad, config, upright)
     page = flatten(bgr, quad, config, outline)
     # Printouts are landscape: a portrait page lies on its side (though a steep camera tilt can
     # make a landscape sheet look portrait, which the content check below sorts out).
@@ -864,3 +1021,15 @@ def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=Non
         page = np.ascontiguousarray(np.rot90(page, turns))
     corners = np.roll(quad, -turns, axis=0) if turns else quad  # the upright page's top-left first
     return Sheet(page, corners.astype(np.float32), found_by, turns)
+
+
+def _sheet_from_frame(bgr: np.ndarray, frame: np.ndarray, config: SheetConfig, upright) -> Sheet:
+    """The page round a grid ``frame`` (source px, clockwise from the image's top-left). The page
+    reaches far beyond the frame at its top (the header), so which way up it lies is settled first,
+    on the frame's own content flattened small (the calibration pulses lie inside it)."""
+    framed = flatten(bgr, frame, replace(config, max_side=1024))
+    turns = 1 if framed.shape[0] > framed.shape[1] else 0
+    if upright is not None:
+        turns = upright(framed, turns) % 4
+    corners = _page_of_frame(np.roll(frame, -turns, axis=0))  # clockwise from the upright page's top-left
+    return Sheet(flatten(bgr, corners, config), corners, "grid", turns)
