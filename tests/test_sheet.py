@@ -377,3 +377,17 @@ def test_a_grid_printed_in_lines_is_not_taken_for_a_frame():
         small, scale = _shrunk(scene.image, SheetConfig().work_size)
         found = _grid_frame(small, scene.corners.mean(axis=0) * scale, SheetConfig())
         assert (found is None) == (source is printout)
+
+
+def test_a_page_upside_down_is_found_upright_from_one_reading(monkeypatch):
+    """The half turn is looked at on the page already read, turned: one reading, not two."""
+    import edge.orientation as orientation
+
+    page = cv2.resize(decode_image(SAMPLES[1]), (2048, 1455), interpolation=cv2.INTER_AREA)
+    reads = []
+    real = orientation.read_page
+    monkeypatch.setattr(orientation, "read_page", lambda *a, **k: reads.append(1) or real(*a, **k))
+    assert orientation.quarter_turns(np.ascontiguousarray(page[::-1, ::-1]), 0, 512) == 2
+    assert len(reads) == 1
+    assert orientation.quarter_turns(page, 0, 512) == 0 and len(reads) == 2
+    assert orientation.quarter_turns(np.ascontiguousarray(np.rot90(page)), 1, 512) == 3
