@@ -50,6 +50,7 @@ RANSAC_DRAWS = 120  # per side
 # the same on all 8 full-resolution originals), and the page's own aspect.
 GRID_FRAME = (69.5 / 2213, 284.5 / 1572, 2175.5 / 2213, 1516.5 / 1572)
 GRID_PAGE_ASPECT = 2213 / 1572
+PINK_FLOOR = 32  # of 255: see _pinkness
 
 
 @dataclass(frozen=True)
@@ -484,12 +485,24 @@ def _shrunk(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), 1 / factor
 
 
-def _pinkness(bgr: np.ndarray) -> np.ndarray:
-    """How much redder than green each pixel is, relative to its red (0-255, float32): a pink or red
-    grid's lines, whatever the light's brightness; paper, ink and grey desks are near 0 (warm light
-    gives paper ~25)."""
+def _pinkness(bgr: np.ndarray, green_gain: float = 1.0) -> np.ndarray:
+    """How much redder than green each pixel is, relative to its red (float32, 0 where it is not
+    redder), green first scaled by ``green_gain`` (_paper_balance: the paper then reads 0 under warm
+    or cool light alike): a pink or red grid's lines, whatever the light's brightness. Red under
+    PINK_FLOOR counts as that much: ink and shadows' dark pixels would otherwise swing wildly."""
     _, green, red = cv2.split(bgr)
-    return cv2.divide(cv2.subtract(red, green, dtype=cv2.CV_32F), cv2.max(red, 1), scale=255.0, dtype=cv2.CV_32F)
+    redder = cv2.subtract(red.astype(np.float32), green.astype(np.float32) * np.float32(green_gain))
+    ratio = cv2.divide(redder, cv2.max(red, PINK_FLOOR).astype(np.float32), scale=255.0)
+    return cv2.max(ratio, 0.0)
+
+
+def _paper_balance(small: np.ndarray, score: np.ndarray) -> float:
+    """Red over green of the paper (the palest tenth of the paper score) in the light it was taken
+    in: warm light makes paper redder, cool light greener, and a pale grid line mixed with paper at
+    a small scale would otherwise read as the paper's tint."""
+    pale = score >= np.percentile(score, 90)
+    red, green = float(np.median(small[..., 2][pale])), float(np.median(small[..., 1][pale]))
+    return red / green if green > 0 else 1.0
 
 
 def _paper_score(bgr: np.ndarray) -> np.ndarray:
@@ -553,13 +566,17 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
             centres.append(found[0].mean(axis=0))
         if hull is None:
             centres.append(np.array(small.shape[1::-1], np.float64) / 2)
-        frame = next((f for f in (_grid_frame(small, c, config) for c in centres) if f is not None), None)
+        balance = _paper_balance(small, score)
+        frame = next((f for f in (_grid_frame(small, c, balance, config) for c in centres) if f is not None), None)
         agree = config.frame_agreement * float(np.hypot(*small.shape[:2]))
-        if frame is not None and found is not None:
-            if float(np.abs(_order(_page_of_frame(frame)) - _order(found[0])).max()) <= agree:
+        pages = [] if frame is None else [_order(_page_of_frame(np.roll(frame, -t, axis=0))) for t in range(4)]
+        if any(_fills_frame(page, small.shape[:2], config) for page in pages):
+            return None  # the page is the whole image, whichever way up: a scan
+        if pages and found is not None:  # whichever way up the sheet lies
+            if min(float(np.abs(page - _order(found[0])).max()) for page in pages) <= agree:
                 frame = None
         if frame is not None:
-            refined, _ = _refine(bgr, frame / scale, np.zeros((0, 2)), reach, line_above=config.frame_min_line)
+            refined, _ = _refine(bgr, frame / scale, np.zeros((0, 2)), reach, (config.frame_min_line, balance))
             return refined, np.zeros((0, 2)), "grid"  # the frame's corners: which way up decides the page's
     if found is None:
         return None
@@ -782,10 +799,19 @@ def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True)
     return _hull_quad(np.column_stack([xs, ys]).astype(np.float64))
 
 
-def _grid_frame(small: np.ndarray, centre: np.ndarray, config: SheetConfig) -> np.ndarray | None:
+def _vertex(left: np.ndarray, mid: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Where the parabola through three equally spaced samples peaks, in steps from the middle one
+    (within half a step; 0 where they do not bend down)."""
+    curvature = left - 2 * mid + right
+    shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0.0)
+    return np.clip(shift, -0.5, 0.5)
+
+
+def _grid_frame(small: np.ndarray, centre: np.ndarray, balance: float, config: SheetConfig) -> np.ndarray | None:
     """The printed grid's outer frame (GRID_FRAME) round ``centre`` (a point inside it): its corners
-    in search-copy pixels, or None where no such frame is seen (see SheetConfig.grid_frame)."""
-    pink = cv2.blur(_pinkness(small), (3, 3))
+    in search-copy pixels, or None where no such frame is seen (see SheetConfig.grid_frame).
+    ``balance``: the paper's red over green (_paper_balance)."""
+    pink = cv2.blur(_pinkness(small, balance), (3, 3))
     height, width = pink.shape
     diagonal = float(np.hypot(height, width))
     w = config.frame_line_px
@@ -812,10 +838,7 @@ def _grid_frame(small: np.ndarray, centre: np.ndarray, config: SheetConfig) -> n
         return None
     rows = np.flatnonzero(found)
     k = np.argmax(peak, axis=1)[found]  # the first line out
-    left, mid, right = line[rows, k - 1], line[rows, k], line[rows, k + 1]
-    curvature = left - 2 * mid + right
-    shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0.0)
-    radius = k + w + np.clip(shift, -0.5, 0.5)
+    radius = k + w + _vertex(line[rows, k - 1], line[rows, k], line[rows, k + 1])
     # A ray that missed the frame (a gap in it) and found something further out stands out from its
     # neighbours; the first guess is drawn round the others, then each side refitted (RANSAC).
     ring = np.full(len(angles), np.nan)
@@ -838,8 +861,9 @@ def _grid_frame(small: np.ndarray, centre: np.ndarray, config: SheetConfig) -> n
         return None
     # Each side along a line (not a quad drawn through scattered hits).
     lines = np.maximum(pink - cv2.blur(pink, (7, 7)), 0).astype(np.float32)
-    strength = float(np.median(lines[np.clip(on_sides[:, 1].astype(int), 0, height - 1),
-                                     np.clip(on_sides[:, 0].astype(int), 0, width - 1)]))  # fmt: skip
+    at = np.rint(on_sides).astype(int)
+    strength = float(np.median(lines[np.clip(at[:, 1], 0, height - 1), np.clip(at[:, 0], 0, width - 1)]))
+    seen_level = max(0.4 * strength, 0.5 * config.frame_min_line)
     middle = quad.mean(axis=0)
     for i in range(4):
         a, b = quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64)
@@ -847,7 +871,7 @@ def _grid_frame(small: np.ndarray, centre: np.ndarray, config: SheetConfig) -> n
         along = a + np.linspace(0.05, 0.95, 64)[:, None] * (b - a)
         across = np.array([along + o * normal for o in (-1.0, -0.5, 0.0, 0.5, 1.0)], np.float32)
         seen = cv2.remap(lines, across[..., 0], across[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        if float(np.mean(seen.max(axis=0) >= 0.4 * strength)) < config.frame_support:
+        if float(np.mean(seen.max(axis=0) >= seen_level)) < config.frame_support:
             return None
     return quad
 
@@ -864,13 +888,14 @@ def _page_of_frame(frame: np.ndarray) -> np.ndarray:
 
 
 def _refine(
-    bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float, line_above: float | None = None
+    bgr: np.ndarray, quad: np.ndarray, outline: np.ndarray, reach: float, frame_line: tuple[float, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The quad's sides and the sheet's edge points at the photo's own resolution: along each side,
     the steepest rise from desk to paper within ``reach`` px of the coarse outline, to a fraction of
     a pixel. A corner off by a pixel of the search copy (3 of the photo) shifted whole lead columns
-    by 15-20 ms on the flattened page. With ``line_above``, the sides are the grid frame's pink
-    line instead: the pinkest point across, where it stands that far above the median across."""
+    by 15-20 ms on the flattened page. With ``frame_line`` (a height, the paper's balance), the sides
+    are the grid frame's pink line instead: the pinkest point across (_pinkness with that balance),
+    where it stands that height above the median across."""
     height, width = bgr.shape[:2]
     centre = quad.mean(axis=0)
     offsets = np.arange(-reach, reach + 0.01, 0.5, dtype=np.float32)
@@ -898,24 +923,24 @@ def _refine(
             lines.append(_Side.straight(a, b))
             continue
         strip = bgr[y0:y1, x0:x1]
-        score = cv2.GaussianBlur(_paper_score(strip) if line_above is None else _pinkness(strip), (0, 0), 1.0)
+        score = _paper_score(strip) if frame_line is None else _pinkness(strip, frame_line[1])
+        score = cv2.GaussianBlur(score, (0, 0), 1.0)
         values = cv2.remap(score.astype(np.float32), (grid[..., 0] - x0).astype(np.float32),
                            (grid[..., 1] - y0).astype(np.float32), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1)  # fmt: skip
         inside = np.all((grid[..., 0] >= 0) & (grid[..., 0] <= width - 1) & (grid[..., 1] >= 0)
                         & (grid[..., 1] <= height - 1), axis=1)  # fmt: skip
         # An edge is a rise (between two samples: +0.25 of a 0.5 px step), a line a peak.
-        profile = np.diff(values, axis=1) if line_above is None else values
+        profile = np.diff(values, axis=1) if frame_line is None else values
         j = np.clip(np.argmax(profile, axis=1), 1, profile.shape[1] - 2)
         rows = np.arange(len(t))
-        left, mid, right = profile[rows, j - 1], profile[rows, j], profile[rows, j + 1]
-        curvature = left - 2 * mid + right
-        shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1), 0.0)
-        offset = offsets[j] + (0.25 if line_above is None else 0.0) + 0.5 * np.clip(shift, -0.5, 0.5)
-        if line_above is None:
+        mid = profile[rows, j]
+        between = 0.25 if frame_line is None else 0.0
+        offset = offsets[j] + between + 0.5 * _vertex(profile[rows, j - 1], mid, profile[rows, j + 1])
+        if frame_line is None:
             keep = inside & (mid >= 2.0)  # a clear step from desk to paper
         else:
-            keep = inside & (mid - np.median(values, axis=1) >= line_above)
+            keep = inside & (mid - np.median(values, axis=1) >= frame_line[0])
         points = line + offset[:, None] * normal
         points = points[keep]
         edges.append(points)
@@ -936,7 +961,9 @@ def _refine(
 
 def find_quad(bgr: np.ndarray, config: SheetConfig = SheetConfig()) -> np.ndarray | None:
     """The sheet's four corners in source pixels (clockwise from the image's top-left), or None
-    when the sheet fills the frame or none is found."""
+    when the sheet fills the frame or none is found. A sheet placed by its grid frame is taken as
+    lying upright here (which way up it lies, and so on which side its header's margin goes, is
+    judged by find_sheet)."""
     found = _locate(bgr, config)
     if found is None:
         return None

@@ -464,7 +464,7 @@ def _smoothed(mv: np.ndarray, sigma: float) -> np.ndarray:
     """``mv`` through a Gaussian of ``sigma`` samples, over its known samples only (NaN stays NaN,
     and does not pull its neighbours)."""
     known = ~np.isnan(mv)
-    reach = int(np.ceil(3 * sigma))
+    reach = min(int(np.ceil(3 * sigma)), (mv.size - 1) // 2)  # "same" keeps mv's length only so
     taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
     total = np.convolve(np.where(known, mv, 0.0), taps, mode="same")
     weight = np.convolve(known.astype(float), taps, mode="same")

@@ -324,16 +324,19 @@ def test_a_sheet_on_a_checked_cloth_whose_edges_touch_white_checks_is_found():
     assert not find_sheet(photo, SheetConfig(content_edge_share=1.01)).rectified
 
 
-def test_a_sheet_whose_edges_neither_search_finds_is_placed_by_its_grid_frame(classifier):
+@pytest.mark.parametrize("light", ["warm", "cool"])
+def test_a_sheet_whose_edges_neither_search_finds_is_placed_by_its_grid_frame(classifier, light):
     """On a white table one side of the sheet shows no step at all, and the traces' hull did not
     lead to the edges either; the pink frame round the printed grid sits at a known place on the
-    page and places it to a pixel (without it the photo was read as a whole frame)."""
+    page and places it to a pixel (without it the photo was read as a whole frame). Cool light
+    makes the paper greener than the frame's thin line mixed with it at the search's scale: the
+    paper's own tint is taken out first."""
     from dataclasses import replace
 
     from train.scenes import CONDITIONS, compose_scene
 
     page = decode_image(SAMPLES[5])
-    scene = compose_scene(page, replace(CONDITIONS["white_table"], megapixels=3.0, seed=16))
+    scene = compose_scene(page, replace(CONDITIONS["white_table"], megapixels=3.0, seed=16, light=light))
     photo = cv2.imdecode(cv2.imencode(".jpg", scene.image)[1], cv2.IMREAD_COLOR)
     sheet = find_sheet(photo)
     assert sheet.found_by == "grid" and np.abs(sheet.corners - scene.corners).max() < 3.0
@@ -347,18 +350,19 @@ def test_a_page_placed_by_its_grid_frame_is_turned_upright_before_its_margins_ar
     """The page reaches far beyond the frame at its header: a frame seen upside down must give the
     page's corners from the upright page's top-left, not a header added below the footer."""
     from edge.orientation import quarter_turns
-    from edge.sheet import GRID_FRAME, GRID_PAGE_ASPECT, _order, _sheet_from_frame
+    from edge.sheet import _grid_frame, _paper_balance, _paper_score, _refine, _sheet_from_frame, _shrunk
 
     corners = np.roll(np.float32(TILTED), 2, axis=0)  # the page's TL lies at the photo's bottom right
     photo = _on_desk(decode_image(SAMPLES[0]), corners)
-    left, top, right, bottom = GRID_FRAME
-    flat = np.float32([[left, top], [right, top], [right, bottom], [left, bottom]]) * [GRID_PAGE_ASPECT, 1]
-    page = np.float32([[0, 0], [GRID_PAGE_ASPECT, 0], [GRID_PAGE_ASPECT, 1], [0, 1]])
-    to_photo = cv2.getPerspectiveTransform(page, corners)
-    frame = _order(cv2.perspectiveTransform(flat.reshape(-1, 1, 2), to_photo).reshape(-1, 2))  # as found
-    sheet = _sheet_from_frame(photo, frame, SheetConfig(), lambda p, first: quarter_turns(p, first, 512))
+    config = SheetConfig()
+    small, scale = _shrunk(photo, config.work_size)
+    balance = _paper_balance(small, _paper_score(small))
+    frame = _grid_frame(small, np.float64(TILTED).mean(axis=0) * scale, balance, config)
+    assert frame is not None
+    frame, _ = _refine(photo, frame / scale, np.zeros((0, 2)), 3.0, (config.frame_min_line, balance))
+    sheet = _sheet_from_frame(photo, frame, config, lambda p, first: quarter_turns(p, first, 512))
     assert sheet.quarter_turns == 2 and sheet.found_by == "grid"
-    assert np.abs(sheet.corners - corners).max() < 1.0
+    assert np.abs(sheet.corners - corners).max() < 3.0
     assert sheet.image.shape[1] > sheet.image.shape[0]
 
 
@@ -367,15 +371,16 @@ def test_a_grid_printed_in_lines_is_not_taken_for_a_frame():
     out from the middle is a cell's, and no page is placed by it."""
     from dataclasses import replace
 
-    from edge.sheet import _grid_frame, _shrunk
+    from edge.sheet import _grid_frame, _paper_balance, _paper_score, _shrunk
     from train.render import render_printout, synthetic_ecg
     from train.scenes import CONDITIONS, compose_scene
 
     printout = render_printout(synthetic_ecg(heart_rate=70, seed=1)).image
     for source in (printout, decode_image(SAMPLES[5])):
-        scene = compose_scene(source, replace(CONDITIONS["white_table"], megapixels=3.0, seed=1))
+        scene = compose_scene(source, replace(CONDITIONS["white_table"], megapixels=3.0, seed=16))
         small, scale = _shrunk(scene.image, SheetConfig().work_size)
-        found = _grid_frame(small, scene.corners.mean(axis=0) * scale, SheetConfig())
+        balance = _paper_balance(small, _paper_score(small))
+        found = _grid_frame(small, scene.corners.mean(axis=0) * scale, balance, SheetConfig())
         assert (found is None) == (source is printout)
 
 
