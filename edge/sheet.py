@@ -567,7 +567,8 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
         if hull is None:
             centres.append(np.array(small.shape[1::-1], np.float64) / 2)
         balance = _paper_balance(small, score)
-        frame = next((f for f in (_grid_frame(small, c, balance, config) for c in centres) if f is not None), None)
+        pink = _frame_pinkness(small, balance)  # once, whichever centre the rays start from
+        frame = next((f for f in (_grid_frame(pink, c, config) for c in centres) if f is not None), None)
         agree = config.frame_agreement * float(np.hypot(*small.shape[:2]))
         pages = [] if frame is None else [_order(_page_of_frame(np.roll(frame, -t, axis=0))) for t in range(4)]
         if any(_fills_frame(page, small.shape[:2], config) for page in pages):
@@ -807,11 +808,16 @@ def _vertex(left: np.ndarray, mid: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.clip(shift, -0.5, 0.5)
 
 
-def _grid_frame(small: np.ndarray, centre: np.ndarray, balance: float, config: SheetConfig) -> np.ndarray | None:
-    """The printed grid's outer frame (GRID_FRAME) round ``centre`` (a point inside it): its corners
-    in search-copy pixels, or None where no such frame is seen (see SheetConfig.grid_frame).
-    ``balance``: the paper's red over green (_paper_balance)."""
-    pink = cv2.blur(_pinkness(small, balance), (3, 3))
+def _frame_pinkness(small: np.ndarray, balance: float) -> np.ndarray:
+    """What the grid frame is looked for in: the search copy's pinkness (``balance``: the paper's
+    red over green, _paper_balance), blurred over 3 x 3 px."""
+    return cv2.blur(_pinkness(small, balance), (3, 3))
+
+
+def _grid_frame(pink: np.ndarray, centre: np.ndarray, config: SheetConfig) -> np.ndarray | None:
+    """The printed grid's outer frame (GRID_FRAME) round ``centre`` (a point inside it) in ``pink``
+    (_frame_pinkness): its corners in search-copy pixels, or None where no such frame is seen (see
+    SheetConfig.grid_frame)."""
     height, width = pink.shape
     diagonal = float(np.hypot(height, width))
     w = config.frame_line_px

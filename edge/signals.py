@@ -464,7 +464,8 @@ def _smoothed(mv: np.ndarray, sigma: float) -> np.ndarray:
     """``mv`` through a Gaussian of ``sigma`` samples, over its known samples only (NaN stays NaN,
     and does not pull its neighbours)."""
     known = ~np.isnan(mv)
-    reach = min(int(np.ceil(3 * sigma)), (mv.size - 1) // 2)  # "same" keeps mv's length only so
+    # np.convolve's "same" keeps mv's length only while the kernel is no longer than mv.
+    reach = min(int(np.ceil(3 * sigma)), (mv.size - 1) // 2)
     taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
     total = np.convolve(np.where(known, mv, 0.0), taps, mode="same")
     weight = np.convolve(known.astype(float), taps, mode="same")
@@ -541,8 +542,12 @@ class _Geometry:
     spread: float  # STROKE_SPREAD x the thickness (px)
     scale: Scale
     by_rows: bool = False  # steep strokes read row by row (a detail page)
-    smooth_px: float = 0.0  # Gaussian the leads are smoothed by (ANTI_ALIAS_PX on a detail page)
     warp: tuple[np.ndarray, np.ndarray] | None = None  # page x of the column boundaries -> where the clock puts them
+
+    @property
+    def smooth_px(self) -> float:
+        """The Gaussian the leads are smoothed by: ANTI_ALIAS_PX on a detail page, none elsewhere."""
+        return ANTI_ALIAS_PX if self.by_rows else 0.0
 
 
 def _geometry(page: Page, layout: LeadLayout, by_rows: bool = False) -> _Geometry:
@@ -552,7 +557,7 @@ def _geometry(page: Page, layout: LeadLayout, by_rows: bool = False) -> _Geometr
     half = thickness / 2
     start, end = layout.x_start + half, layout.x_end - half
     scale = measure_scale(page, layout, (end - start) / SECONDS_PER_ROW)
-    return _Geometry(start, end, half, STROKE_SPREAD * thickness, scale, by_rows, ANTI_ALIAS_PX if by_rows else 0.0)
+    return _Geometry(start, end, half, STROKE_SPREAD * thickness, scale, by_rows)
 
 
 def _marker_columns(page: Page, layout: LeadLayout, uniform: np.ndarray) -> np.ndarray:

@@ -350,14 +350,22 @@ def test_a_page_placed_by_its_grid_frame_is_turned_upright_before_its_margins_ar
     """The page reaches far beyond the frame at its header: a frame seen upside down must give the
     page's corners from the upright page's top-left, not a header added below the footer."""
     from edge.orientation import quarter_turns
-    from edge.sheet import _grid_frame, _paper_balance, _paper_score, _refine, _sheet_from_frame, _shrunk
+    from edge.sheet import (
+        _frame_pinkness,
+        _grid_frame,
+        _paper_balance,
+        _paper_score,
+        _refine,
+        _sheet_from_frame,
+        _shrunk,
+    )
 
     corners = np.roll(np.float32(TILTED), 2, axis=0)  # the page's TL lies at the photo's bottom right
     photo = _on_desk(decode_image(SAMPLES[0]), corners)
     config = SheetConfig()
     small, scale = _shrunk(photo, config.work_size)
     balance = _paper_balance(small, _paper_score(small))
-    frame = _grid_frame(small, np.float64(TILTED).mean(axis=0) * scale, balance, config)
+    frame = _grid_frame(_frame_pinkness(small, balance), np.float64(TILTED).mean(axis=0) * scale, config)
     assert frame is not None
     frame, _ = _refine(photo, frame / scale, np.zeros((0, 2)), 3.0, (config.frame_min_line, balance))
     sheet = _sheet_from_frame(photo, frame, config, lambda p, first: quarter_turns(p, first, 512))
@@ -371,7 +379,7 @@ def test_a_grid_printed_in_lines_is_not_taken_for_a_frame():
     out from the middle is a cell's, and no page is placed by it."""
     from dataclasses import replace
 
-    from edge.sheet import _grid_frame, _paper_balance, _paper_score, _shrunk
+    from edge.sheet import _frame_pinkness, _grid_frame, _paper_balance, _paper_score, _shrunk
     from train.render import render_printout, synthetic_ecg
     from train.scenes import CONDITIONS, compose_scene
 
@@ -380,7 +388,7 @@ def test_a_grid_printed_in_lines_is_not_taken_for_a_frame():
         scene = compose_scene(source, replace(CONDITIONS["white_table"], megapixels=3.0, seed=16))
         small, scale = _shrunk(scene.image, SheetConfig().work_size)
         balance = _paper_balance(small, _paper_score(small))
-        found = _grid_frame(small, scene.corners.mean(axis=0) * scale, balance, SheetConfig())
+        found = _grid_frame(_frame_pinkness(small, balance), scene.corners.mean(axis=0) * scale, SheetConfig())
         assert (found is None) == (source is printout)
 
 
