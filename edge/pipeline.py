@@ -16,7 +16,7 @@ from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
 from edge.orientation import portrait_turns, quarter_turns, upside_down
-from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page
+from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page, turned
 from edge.preprocess import ImageDecodeError, PreprocessConfig, declared_size, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
@@ -80,7 +80,7 @@ def detail_source(source, sheet: Sheet, decoded: tuple[int, ...], config: Prepro
         full = load_scan(data, config, keep=DETAIL_SIZE)
     except ImageDecodeError:  # it decoded once: measure on the working page rather than not at all
         return sheet.image
-    return np.ascontiguousarray(np.rot90(full, sheet.quarter_turns)) if sheet.quarter_turns else full
+    return turned(full, sheet.quarter_turns)
 
 
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
@@ -92,7 +92,7 @@ def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) ->
     if sheet.rectified or bgr.shape[0] <= bgr.shape[1]:
         return sheet
     turns = portrait_turns(bgr, config.work_size, config.leads)
-    return Sheet(np.ascontiguousarray(np.rot90(bgr, turns)), None, "frame", turns) if turns else sheet
+    return Sheet(turned(bgr, turns), None, "frame", turns) if turns else sheet
 
 
 def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
@@ -100,7 +100,7 @@ def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: Prepr
     else None."""
     if sheet.rectified or not upside_down(sheet.image, page, layout, config.work_size // 2, config.leads):
         return None
-    return Sheet(np.ascontiguousarray(sheet.image[::-1, ::-1]), None, "frame", (sheet.quarter_turns + 2) % 4)
+    return Sheet(turned(sheet.image, 2), None, "frame", (sheet.quarter_turns + 2) % 4)
 
 
 def _find_sheet(bgr: np.ndarray, config: PreprocessConfig) -> Sheet:

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from edge.components import components
+from edge.page import turned
 
 # Landscape printouts are A4 (297/210) or US Letter (11/8.5): an aspect found near one of them is
 # taken as it.
@@ -1051,7 +1052,7 @@ def find_sheet(bgr: np.ndarray, config: SheetConfig = SheetConfig(), upright=Non
     if upright is not None:
         turns = upright(page, turns) % 4
     if turns:
-        page = np.ascontiguousarray(np.rot90(page, turns))
+        page = turned(page, turns)
     corners = np.roll(quad, -turns, axis=0) if turns else quad  # the upright page's top-left first
     return Sheet(page, corners.astype(np.float32), found_by, turns)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge.classifier import EcgClassifier
+from edge.page import turned
 from edge.pipeline import flatten_photo
 from edge.preprocess import PreprocessConfig, decode_image, load_scan
 from edge.resources import sample_files
@@ -404,3 +405,13 @@ def test_a_page_upside_down_is_found_upright_from_one_reading(monkeypatch):
     assert len(reads) == 1
     assert orientation.quarter_turns(page, 0, 512) == 0 and len(reads) == 2
     assert orientation.quarter_turns(np.ascontiguousarray(np.rot90(page)), 1, 512) == 3
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, -1])
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3)])
+def test_turned_is_numpys_rot90(turns, shape):
+    # Pages are turned by OpenCV for speed: the same pixels, the same way round, as numpy's rot90.
+    image = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    out = turned(image, turns)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.rot90(image, turns))
