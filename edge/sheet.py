@@ -497,11 +497,25 @@ def _pinkness(bgr: np.ndarray, green_gain: float = 1.0) -> np.ndarray:
     return cv2.max(ratio, 0.0)
 
 
+def _percentile(values: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) of a uint8 array, to the last bit (its linear interpolation between
+    order statistics), from a histogram: a sixth of the time on a search copy (~0.4 ms, not 2.2)."""
+    counts = np.bincount(values.ravel(), minlength=256)
+    n = int(counts.sum())
+    index = np.true_divide(q, 100) * (n - 1)
+    below = int(np.floor(index))
+    t = index - below
+    cumulative = np.cumsum(counts)
+    a = float(np.searchsorted(cumulative, below, side="right"))
+    b = float(np.searchsorted(cumulative, min(below + 1, n - 1), side="right"))
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t  # numpy's own lerp, either side of 0.5
+
+
 def _paper_balance(small: np.ndarray, score: np.ndarray) -> float:
     """Red over green of the paper (the palest tenth of the paper score) in the light it was taken
     in: warm light makes paper redder, cool light greener, and a pale grid line mixed with paper at
     a small scale would otherwise read as the paper's tint."""
-    pale = score >= np.percentile(score, 90)
+    pale = score >= _percentile(score, 90)
     red, green = float(np.median(small[..., 2][pale])), float(np.median(small[..., 1][pale]))
     return red / green if green > 0 else 1.0
 
@@ -533,7 +547,7 @@ def _paper_to_the_edges(score: np.ndarray, config: SheetConfig) -> bool:
     edge = np.concatenate(
         [score[:ring].ravel(), score[-ring:].ravel(), score[:, :ring].ravel(), score[:, -ring:].ravel()]
     )
-    level = config.edge_paper_level * float(np.percentile(score, 99))
+    level = config.edge_paper_level * _percentile(score, 99)
     return bool(np.mean(edge > level) >= config.edge_paper_share)
 
 
@@ -775,14 +789,15 @@ def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True)
     w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     trace = (w >= 0.08 * width) & (h >= 0.02 * height) & (area <= 0.4 * w.astype(np.float64) * h)
     trace[0] = False
-    bright = (score >= 0.8 * np.percentile(score, 99)).astype(np.float32)
-    around = np.bincount(labels.ravel(), weights=cv2.blur(bright, (9, 9)).ravel(), minlength=count)
+    bright = (score >= 0.8 * _percentile(score, 99)).astype(np.float32)
+    ys, xs = np.nonzero(trace[labels])  # the candidates' pixels (summed over them alone, not the copy)
+    label = labels[ys, xs].astype(np.int64)
+    around = np.bincount(label, weights=cv2.blur(bright, (9, 9))[ys, xs], minlength=count)
     trace &= around / np.maximum(area, 1) >= 0.6
+    ys, xs, label = (a[trace[label]] for a in (ys, xs, label))
     if straight_out and trace.any():
         # A straight line (the sheet's own edge, slanted, or a rule) is no trace: each candidate's
         # least-squares line from its pixel sums, then how far its pixels stray from it.
-        ys, xs = np.nonzero(trace[labels])
-        label = labels[ys, xs].astype(np.int64)
         x, y = xs.astype(np.float64), ys.astype(np.float64)
         n = np.bincount(label, minlength=count)
         sx, sy = np.bincount(label, x, count), np.bincount(label, y, count)
@@ -797,7 +812,7 @@ def _trace_hull(small: np.ndarray, score: np.ndarray, straight_out: bool = True)
         trace &= high - low >= 0.015 * height + 3
     if trace.sum() < 2:
         return None
-    ys, xs = np.nonzero(trace[labels])
+    ys, xs = (a[trace[label]] for a in (ys, xs))
     return _hull_quad(np.column_stack([xs, ys]).astype(np.float64))
 
 
