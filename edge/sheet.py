@@ -317,6 +317,12 @@ class _Side:
 
     def onto(self, point: np.ndarray) -> np.ndarray:
         """``point`` (or an (n, 2) array of points) moved across the side onto its curve."""
+        if point.ndim == 1:  # one point, in plain floats: _corners moves each corner ~14 times
+            (ax, ay), (ux, uy), (c2, c1, c0) = self.a.tolist(), self.unit.tolist(), self.coef.tolist()
+            share = ((float(point[0]) - ax) * ux + (float(point[1]) - ay) * uy) / self.length
+            across = (c2 * share + c1) * share + c0  # np.polyval's order
+            along = share * self.length
+            return np.array([ax + along * ux - across * uy, ay + along * uy + across * ux])
         share = ((point - self.a) @ self.unit) / self.length
         normal = np.array([-self.unit[1], self.unit[0]])
         along = self.a + np.multiply.outer(share * self.length, self.unit)
