@@ -18,7 +18,7 @@ from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABEL_KEYS, LABELS, Label
 from edge.leads import LayoutError
 from edge.page import to_work_scale
-from edge.pipeline import EcgReading, detail_source, flatten_photo, read_signals, turn_upside_down
+from edge.pipeline import EcgReading, detail_source, flatten_photo, read_signals, settle_half_turn, turn_upside_down
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
 from edge.resources import model_name
 from edge.sheet import Sheet
@@ -235,12 +235,19 @@ class EcgClassifier:
         bgr = sheet.image
         ts = time.perf_counter()
         config = self.card.preprocessing
+        shared = config.view != "page" and GATE_CONFIG.work_size == config.work_size  # read_page runs
         # The gate and the page reader read the same red channel at the same working size: resized once.
         red, _ = to_work_scale(np.ascontiguousarray(bgr[..., 2]), GATE_CONFIG.work_size)
+        read = None
+        if sheet.half_turn_open:  # a flattened landscape page: which way up, judged on its rows read once
+            sheet, read = settle_half_turn(sheet, config, red if shared else None)
+            if sheet.image is not bgr:
+                bgr = sheet.image
+                red, _ = to_work_scale(np.ascontiguousarray(bgr[..., 2]), GATE_CONFIG.work_size)
+        tg = time.perf_counter()
         gate = check_ecg(bgr, GATE_CONFIG, red)
         t2 = time.perf_counter()
-        shared = config.view != "page" and GATE_CONFIG.work_size == config.work_size  # read_page runs
-        pre, gate = self._model_input(bgr, gate, red if shared else None)
+        pre, gate = self._model_input(bgr, gate, red if shared else None, read)
         if pre.page is not None and pre.layout is not None:
             turned = turn_upside_down(sheet, pre.page, pre.layout, config)
             if turned is not None:  # an upside-down scan: read it the right way up, if it reads so
@@ -257,20 +264,20 @@ class EcgClassifier:
                 reading = f"could not digitize the leads: {type(exc).__name__}: {exc}"
         t4 = time.perf_counter()
         timings = Timings(
-            (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - ts) * 1e3, signals_ms=(t4 - t3) * 1e3,
+            (t4 - t0) * 1e3, 0.0, decode_ms=(t1 - t0) * 1e3, gate_ms=(t2 - tg) * 1e3, signals_ms=(t4 - t3) * 1e3,
             sheet_ms=(ts - t1) * 1e3,
         )  # fmt: skip
         return pre, gate, timings, reading, sheet
 
     def _model_input(
-        self, bgr: np.ndarray, gate: GateResult, red: np.ndarray | None = None
+        self, bgr: np.ndarray, gate: GateResult, red: np.ndarray | None = None, read: tuple | None = None
     ) -> tuple[PreprocessedImage, GateResult]:
         """The model's input and the gate's verdict: a page whose 12 lead rows cannot be found (or,
         for a signal model, whose leads cannot be digitized) is refused with the reason, and its page
         view stands in as the image shown."""
         config = self.card.preprocessing
         try:
-            return preprocess(bgr, config, self._also, red), gate
+            return preprocess(bgr, config, self._also, red, read), gate
         except LayoutError as exc:
             reason = f"ECG layout not recognised: {exc}"
         except Exception as exc:  # noqa: BLE001 - a digitizer failure refuses the page, never the folder

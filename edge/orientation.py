@@ -33,7 +33,7 @@ def _pulses_on(page: Page, config: LeadConfig) -> int:
     return len(find_pulse_heights(page, layout, layout.px_per_second))
 
 
-def _half_turned(page: Page) -> Page:
+def half_turned(page: Page) -> Page:
     """``page`` turned half way: what reading the image turned half way gives, to a fraction of a
     pixel (a resize that does not divide the image's size evenly lays its grid a little differently;
     levelling turns by the same angle either way up)."""
@@ -51,7 +51,7 @@ def quarter_turns(bgr: np.ndarray, first: int = 0, work_size: int = 1024, config
     for pair in (first, first + 1):
         page = _read_turned(bgr, pair, work_size, config)
         for turns, seen in ((pair, page), (pair + 2, None)):
-            score = _pulses_on(seen if seen is not None else _half_turned(page), config)
+            score = _pulses_on(seen if seen is not None else half_turned(page), config)
             if score > 0:
                 return turns % 4
             if score > best_score:

@@ -15,12 +15,12 @@ from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
-from edge.orientation import portrait_turns, quarter_turns, upside_down
+from edge.orientation import half_turned, portrait_turns, quarter_turns, upside_down
 from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page, turned
 from edge.preprocess import ImageDecodeError, PreprocessConfig, declared_size, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
-from edge.signals import Ecg, digitize, with_rhythm
+from edge.signals import Ecg, digitize, find_pulse_heights, with_rhythm
 from edge.statements import Statement, interpret
 
 DEFAULT_CONFIG = PreprocessConfig()
@@ -87,7 +87,8 @@ def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) ->
     """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
     (the sheet fills the frame) comes back as the same array, unless it is portrait and its
     calibration pulses show only turned a quarter (edge.orientation.portrait_turns). Upside-down
-    landscape scans are turned later, by ``turn_upside_down``, once their lead rows are found."""
+    landscape scans, and photos whose flattened page comes out landscape, are turned later, by
+    ``turn_upside_down``, once their lead rows are read."""
     sheet = _find_sheet(bgr, config)
     if sheet.rectified or bgr.shape[0] <= bgr.shape[1]:
         return sheet
@@ -95,20 +96,68 @@ def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) ->
     return Sheet(turned(bgr, turns), None, "frame", turns) if turns else sheet
 
 
-def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
-    """The scan turned half way when it was read as it is and is upside down (edge.orientation),
-    else None."""
-    if sheet.rectified or not upside_down(sheet.image, page, layout, config.work_size // 2, config.leads):
+def turn_upside_down(
+    sheet: Sheet, page: Page | None, layout: LeadLayout | None, config: PreprocessConfig
+) -> Sheet | None:
+    """The scan, or a photo's flattened landscape page (Sheet.half_turn_open), turned half way when
+    it was read as it is and is upside down (edge.orientation), else None. Such a page whose lead
+    rows were not found (``layout`` None) gets the sheet stage's full look instead: a steep tilt can
+    make a page on its side come out landscape."""
+    if sheet.rectified and not sheet.half_turn_open:
         return None
-    return Sheet(turned(sheet.image, 2), None, "frame", (sheet.quarter_turns + 2) % 4)
+    if layout is None or page is None:
+        turns = _quarter_turns(sheet.image, 0, config) if sheet.half_turn_open else 0
+    else:
+        turns = 2 if upside_down(sheet.image, page, layout, config.work_size // 2, config.leads) else 0
+    return _turned_sheet(sheet, turns) if turns else None
+
+
+def _turned_sheet(sheet: Sheet, turns: int) -> Sheet:
+    """``sheet`` turned ``turns`` quarters counter-clockwise more, its half turn settled."""
+    corners = None if sheet.corners is None else np.roll(sheet.corners, -turns, axis=0)
+    return Sheet(turned(sheet.image, turns), corners, sheet.found_by, (sheet.quarter_turns + turns) % 4)
 
 
 def _find_sheet(bgr: np.ndarray, config: PreprocessConfig) -> Sheet:
     # Which way up is judged on a half-size page: pulses stay ~17 px tall there, at a quarter the cost;
     # and without levelling it: a flattened sheet is level by construction (the search for its angle,
     # 50 trial rotations, was half of each look).
+    return find_sheet(bgr, upright=lambda page, first: _quarter_turns(page, first, config), half_turn_later=True)
+
+
+def _quarter_turns(page: np.ndarray, first: int, config: PreprocessConfig) -> int:
     leads = replace(config.leads, deskew_max_degrees=0.0)
-    return find_sheet(bgr, upright=lambda page, first: quarter_turns(page, first, config.work_size // 2, leads))
+    return quarter_turns(page, first, config.work_size // 2, leads)
+
+
+def settle_half_turn(
+    sheet: Sheet, config: PreprocessConfig, red: np.ndarray | None = None
+) -> tuple[Sheet, tuple[Page, LeadLayout] | None]:
+    """A sheet whose half turn is open (Sheet.half_turn_open) read once at the working size: the
+    sheet the right way up (no longer open) and, when it needed no turn and its lead rows were
+    found, that page and layout for the stages after (edge.preprocess's ``read``): an upright
+    photo's look at its rows then costs nothing more, an upside-down one's is its page turned.
+    ``red``: the sheet's red channel at the working size, when the caller has it."""
+    page = read_page(sheet.image, config.work_size, config.leads, red)
+    try:
+        layout: LeadLayout | None = find_layout(page, config.leads)
+    except LayoutError:
+        layout = None
+    if layout is not None and not find_pulse_heights(page, layout, layout.px_per_second):
+        # No pulses at the rows' start: upside down if the page turned half way shows them. That page
+        # is this one turned (to a fraction of a pixel: orientation.half_turned), not read again.
+        flipped = half_turned(page)
+        try:
+            flipped_layout = find_layout(flipped, config.leads)
+        except LayoutError:
+            flipped_layout = None
+        if flipped_layout is not None and find_pulse_heights(flipped, flipped_layout, flipped_layout.px_per_second):
+            return _turned_sheet(sheet, 2), (flipped, flipped_layout)
+    elif layout is None:
+        turned_sheet = turn_upside_down(sheet, page, layout, config)  # on its side, perhaps
+        if turned_sheet is not None:
+            return turned_sheet, None
+    return replace(sheet, half_turn_open=False), (None if layout is None else (page, layout))
 
 
 def read_ecg(
@@ -123,7 +172,10 @@ def read_ecg(
         verdict = check_ecg(sheet.image)
         if not verdict.is_ecg:
             raise LayoutError(verdict.reason)
-    page, layout = _page_and_layout(sheet.image, config)
+    read = None
+    if sheet.half_turn_open:
+        sheet, read = settle_half_turn(sheet, config)
+    page, layout = read or _page_and_layout(sheet.image, config)
     turned = turn_upside_down(sheet, page, layout, config)
     if turned is not None:
         sheet = turned

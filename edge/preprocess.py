@@ -270,18 +270,23 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 
 
 def preprocess_array(
-    bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = (), red: np.ndarray | None = None
-) -> PreprocessedImage:
+    bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = (), red: np.ndarray | None = None,
+    read: tuple[Page, LeadLayout] | None = None,
+) -> PreprocessedImage:  # fmt: skip
     """Raises edge.leads.LayoutError when a leads/traces/signals view finds no 12-lead layout.
     ``also``: further lead views of the same page and layout (a fused model's other members, which
     share the page settings), returned in ``member_inputs``. ``red``: the red channel at
-    ``config.work_size`` when the caller already has it (edge.page.read_page)."""
+    ``config.work_size`` when the caller already has it (edge.page.read_page). ``read``: the page
+    (read_page at ``config.work_size``) and its layout when the caller already read them."""
     source_shape = (bgr.shape[0], bgr.shape[1])
     if also and any(c.view == "page" for c in (config, *also)):
         raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
     if config.view != "page":
-        page = read_page(bgr, config.work_size, config.leads, red)
-        layout = find_layout(page, config.leads)
+        if read is not None:
+            page, layout = read
+        else:
+            page = read_page(bgr, config.work_size, config.leads, red)
+            layout = find_layout(page, config.leads)
         ecg = None
         inputs = []
         for view_config in (config, *also):
@@ -316,10 +321,11 @@ def preprocess(
     config: PreprocessConfig,
     also: tuple[PreprocessConfig, ...] = (),
     red: np.ndarray | None = None,
+    read: tuple[Page, LeadLayout] | None = None,
 ) -> PreprocessedImage:
     """Decode (unless given a BGR array) and preprocess one scan into the model's input (and, with
-    ``also``, a fused model's further members' inputs; ``red``: see preprocess_array)."""
-    return preprocess_array(load_scan(source, config), config, also, red)
+    ``also``, a fused model's further members' inputs; ``red``, ``read``: see preprocess_array)."""
+    return preprocess_array(load_scan(source, config), config, also, red, read)
 
 
 def load_scan(

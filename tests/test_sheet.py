@@ -415,3 +415,26 @@ def test_turned_is_numpys_rot90(turns, shape):
     out = turned(image, turns)
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, np.rot90(image, turns))
+
+
+@pytest.mark.parametrize("turns", [0, 2])
+def test_a_landscape_photos_half_turn_is_judged_on_the_rows_the_page_stage_reads(turns, classifier):
+    """A flattened landscape page is not looked at separately for which way up it lies: its rows are
+    read once, and that reading (or, upside down, the same reading turned) is what the models get."""
+    from edge.pipeline import flatten_photo, settle_half_turn
+    from edge.preprocess import preprocess
+
+    config = classifier.card.preprocessing
+    corners = np.roll(np.float32(TILTED), turns, axis=0)
+    sheet = flatten_photo(_on_desk(decode_image(SAMPLES[1]), corners), config)
+    assert sheet.rectified and sheet.half_turn_open and sheet.quarter_turns == 0
+    settled, read = settle_half_turn(sheet, config)
+    assert not settled.half_turn_open and settled.quarter_turns == turns
+    assert np.abs(settled.corners - corners).max() < 12  # the upright page's top-left first
+    assert read is not None
+    fresh = preprocess(settled.image, config)
+    if turns == 0:  # the very page the model would have read
+        np.testing.assert_array_equal(preprocess(settled.image, config, read=read).image, fresh.image)
+    else:  # the page turned, not read again: the same rows to a pixel or two
+        assert read[1].name == fresh.layout.name
+        assert np.abs(np.subtract(read[1].row_baselines, fresh.layout.row_baselines)).max() <= 2
