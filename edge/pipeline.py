@@ -84,11 +84,12 @@ def detail_source(source, sheet: Sheet, decoded: tuple[int, ...], config: Prepro
 
 
 def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> Sheet:
-    """The sheet stage: a photo of a printout on a desk found, flattened and turned upright; a scan
+    """The sheet stage: a photo of a printout on a desk found, flattened and (a portrait page, or one
+    placed by its grid frame) turned upright; a scan
     (the sheet fills the frame) comes back as the same array, unless it is portrait and its
     calibration pulses show only turned a quarter (edge.orientation.portrait_turns). Upside-down
-    landscape scans, and photos whose flattened page comes out landscape, are turned later, by
-    ``turn_upside_down``, once their lead rows are read."""
+    landscape scans, and photos whose flattened page comes out landscape (Sheet.half_turn_open), are
+    turned later, once their lead rows are read (``turn_upside_down``, ``settle_half_turn``)."""
     sheet = _find_sheet(bgr, config)
     if sheet.rectified or bgr.shape[0] <= bgr.shape[1]:
         return sheet
@@ -96,20 +97,12 @@ def flatten_photo(bgr: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) ->
     return Sheet(turned(bgr, turns), None, "frame", turns) if turns else sheet
 
 
-def turn_upside_down(
-    sheet: Sheet, page: Page | None, layout: LeadLayout | None, config: PreprocessConfig
-) -> Sheet | None:
-    """The scan, or a photo's flattened landscape page (Sheet.half_turn_open), turned half way when
-    it was read as it is and is upside down (edge.orientation), else None. Such a page whose lead
-    rows were not found (``layout`` None) gets the sheet stage's full look instead: a steep tilt can
-    make a page on its side come out landscape."""
-    if sheet.rectified and not sheet.half_turn_open:
+def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
+    """The scan turned half way when it was read as it is and is upside down (edge.orientation),
+    else None. (A photo's flattened sheet is turned by the sheet stage, or by settle_half_turn.)"""
+    if sheet.rectified or not upside_down(sheet.image, page, layout, config.work_size // 2, config.leads):
         return None
-    if layout is None or page is None:
-        turns = _quarter_turns(sheet.image, 0, config) if sheet.half_turn_open else 0
-    else:
-        turns = 2 if upside_down(sheet.image, page, layout, config.work_size // 2, config.leads) else 0
-    return _turned_sheet(sheet, turns) if turns else None
+    return _turned_sheet(sheet, 2)
 
 
 def _turned_sheet(sheet: Sheet, turns: int) -> Sheet:
@@ -121,7 +114,7 @@ def _turned_sheet(sheet: Sheet, turns: int) -> Sheet:
 def _find_sheet(bgr: np.ndarray, config: PreprocessConfig) -> Sheet:
     # Which way up is judged on a half-size page: pulses stay ~17 px tall there, at a quarter the cost;
     # and without levelling it: a flattened sheet is level by construction (the search for its angle,
-    # 50 trial rotations, was half of each look).
+    # 50 trial rotations, was a third of each look).
     return find_sheet(bgr, upright=lambda page, first: _quarter_turns(page, first, config), half_turn_later=True)
 
 
@@ -132,18 +125,24 @@ def _quarter_turns(page: np.ndarray, first: int, config: PreprocessConfig) -> in
 
 def settle_half_turn(
     sheet: Sheet, config: PreprocessConfig, red: np.ndarray | None = None
-) -> tuple[Sheet, tuple[Page, LeadLayout] | None]:
+) -> tuple[Sheet, tuple[Page, LeadLayout | LayoutError] | None]:
     """A sheet whose half turn is open (Sheet.half_turn_open) read once at the working size: the
-    sheet the right way up (no longer open) and, when it needed no turn and its lead rows were
-    found, that page and layout for the stages after (edge.preprocess's ``read``): an upright
-    photo's look at its rows then costs nothing more, an upside-down one's is its page turned.
-    ``red``: the sheet's red channel at the working size, when the caller has it."""
+    sheet the right way up (no longer open), and the page the stages after take (edge.preprocess's
+    ``read``: the page and its layout, or why no layout was found) unless the sheet had to be read
+    again. Upright, that is the page read here, so the look costs nothing more; upside down, that
+    page turned (orientation.half_turned); with no lead rows found, the sheet stage's full look
+    decides (a steep tilt can make a page on its side come out landscape), and a sheet it turns is
+    read again. ``red``: the sheet's red channel at the working size, when the caller has it."""
     page = read_page(sheet.image, config.work_size, config.leads, red)
     try:
-        layout: LeadLayout | None = find_layout(page, config.leads)
-    except LayoutError:
-        layout = None
-    if layout is not None and not find_pulse_heights(page, layout, layout.px_per_second):
+        layout: LeadLayout | LayoutError = find_layout(page, config.leads)
+    except LayoutError as exc:
+        layout = exc
+    if isinstance(layout, LayoutError):
+        turns = _quarter_turns(sheet.image, 0, config)
+        if turns:
+            return _turned_sheet(sheet, turns), None
+    elif not find_pulse_heights(page, layout, layout.px_per_second):
         # No pulses at the rows' start: upside down if the page turned half way shows them. That page
         # is this one turned (to a fraction of a pixel: orientation.half_turned), not read again.
         flipped = half_turned(page)
@@ -153,11 +152,7 @@ def settle_half_turn(
             flipped_layout = None
         if flipped_layout is not None and find_pulse_heights(flipped, flipped_layout, flipped_layout.px_per_second):
             return _turned_sheet(sheet, 2), (flipped, flipped_layout)
-    elif layout is None:
-        turned_sheet = turn_upside_down(sheet, page, layout, config)  # on its side, perhaps
-        if turned_sheet is not None:
-            return turned_sheet, None
-    return replace(sheet, half_turn_open=False), (None if layout is None else (page, layout))
+    return replace(sheet, half_turn_open=False), (page, layout)
 
 
 def read_ecg(
@@ -168,13 +163,15 @@ def read_ecg(
     unreadable files and LayoutError when no 12-lead layout is found (or, with ``gate``, when the
     image is not an ECG printout: the reason is the gate's, as classify gives it)."""
     sheet = flatten_photo(load_scan(source, config, keep=DETAIL_SIZE), config)
+    read = None
+    if sheet.half_turn_open:  # the right way up first: the gate judges the page as it will be read
+        sheet, read = settle_half_turn(sheet, config)
     if gate:
         verdict = check_ecg(sheet.image)
         if not verdict.is_ecg:
             raise LayoutError(verdict.reason)
-    read = None
-    if sheet.half_turn_open:
-        sheet, read = settle_half_turn(sheet, config)
+    if read is not None and isinstance(read[1], LayoutError):
+        raise LayoutError(f"ECG layout not recognised: {read[1]}") from read[1]
     page, layout = read or _page_and_layout(sheet.image, config)
     turned = turn_upside_down(sheet, page, layout, config)
     if turned is not None:

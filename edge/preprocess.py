@@ -25,7 +25,16 @@ import numpy as np
 
 from edge.layout import find_layout
 from edge.lead_matrix import SIGNAL_SAMPLES, lead_matrix
-from edge.leads import LEAD_NAMES, LeadConfig, LeadLayout, crop_panel, mosaic_cell, render_traces, tile_mosaic
+from edge.leads import (
+    LEAD_NAMES,
+    LayoutError,
+    LeadConfig,
+    LeadLayout,
+    crop_panel,
+    mosaic_cell,
+    render_traces,
+    tile_mosaic,
+)
 from edge.page import Page, read_page, to_work_scale
 from edge.signals import Ecg, digitize
 
@@ -271,19 +280,22 @@ def _enhance(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 
 def preprocess_array(
     bgr: np.ndarray, config: PreprocessConfig, also: tuple[PreprocessConfig, ...] = (), red: np.ndarray | None = None,
-    read: tuple[Page, LeadLayout] | None = None,
+    read: tuple[Page, LeadLayout | LayoutError] | None = None,
 ) -> PreprocessedImage:  # fmt: skip
     """Raises edge.leads.LayoutError when a leads/traces/signals view finds no 12-lead layout.
     ``also``: further lead views of the same page and layout (a fused model's other members, which
     share the page settings), returned in ``member_inputs``. ``red``: the red channel at
     ``config.work_size`` when the caller already has it (edge.page.read_page). ``read``: the page
-    (read_page at ``config.work_size``) and its layout when the caller already read them."""
+    (read_page at ``config.work_size``) and its layout (or the LayoutError finding it raised) when
+    the caller already read them."""
     source_shape = (bgr.shape[0], bgr.shape[1])
     if also and any(c.view == "page" for c in (config, *also)):
         raise ValueError("a fused model's members read lead views (leads, traces, signals), not the page view")
     if config.view != "page":
         if read is not None:
             page, layout = read
+            if isinstance(layout, LayoutError):  # already looked for on this page
+                raise layout
         else:
             page = read_page(bgr, config.work_size, config.leads, red)
             layout = find_layout(page, config.leads)
@@ -321,7 +333,7 @@ def preprocess(
     config: PreprocessConfig,
     also: tuple[PreprocessConfig, ...] = (),
     red: np.ndarray | None = None,
-    read: tuple[Page, LeadLayout] | None = None,
+    read: tuple[Page, LeadLayout | LayoutError] | None = None,
 ) -> PreprocessedImage:
     """Decode (unless given a BGR array) and preprocess one scan into the model's input (and, with
     ``also``, a fused model's further members' inputs; ``red``, ``read``: see preprocess_array)."""

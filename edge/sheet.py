@@ -139,7 +139,7 @@ class Sheet:
     found_by: str
     quarter_turns: int = 0  # counter-clockwise turns applied after flattening
     # A flattened landscape page whose half turn is left to be judged on its lead rows, once they
-    # are read (edge.pipeline.turn_upside_down), as a scan's is: see find_sheet's half_turn_later.
+    # are read (edge.pipeline.settle_half_turn), as a scan's is: see find_sheet's half_turn_later.
     half_turn_open: bool = False
 
     @property
@@ -320,7 +320,7 @@ class _Side:
 
     def onto(self, point: np.ndarray) -> np.ndarray:
         """``point`` (or an (n, 2) array of points) moved across the side onto its curve."""
-        if point.ndim == 1:  # one point, in plain floats: _corners moves each corner ~14 times
+        if point.ndim == 1 and self.length > 0:  # one point, in plain floats: _corners moves each corner ~14 times
             (ax, ay), (ux, uy), (c2, c1, c0) = self.a.tolist(), self.unit.tolist(), self.coef.tolist()
             share = ((float(point[0]) - ax) * ux + (float(point[1]) - ay) * uy) / self.length
             across = (c2 * share + c1) * share + c0  # np.polyval's order

@@ -438,3 +438,70 @@ def test_a_landscape_photos_half_turn_is_judged_on_the_rows_the_page_stage_reads
     else:  # the page turned, not read again: the same rows to a pixel or two
         assert read[1].name == fresh.layout.name
         assert np.abs(np.subtract(read[1].row_baselines, fresh.layout.row_baselines)).max() <= 2
+
+
+@pytest.mark.parametrize("q", [0, 1, 50, 90, 99, 100])
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 1001, 40000])
+def test_the_sheets_percentile_is_numpys_to_the_bit(q, size):
+    from edge.sheet import _percentile
+
+    rng = np.random.default_rng(size)
+    for values in (rng.integers(0, 256, size), np.clip(rng.normal(200, 20, size), 0, 255), np.full(size, 7)):
+        values = values.astype(np.uint8)
+        assert _percentile(values, q) == np.percentile(values, q)
+        if q == 50:
+            assert _percentile(values, q) == np.median(values)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_a_point_moves_onto_a_side_as_the_points_do():
+    from edge.sheet import _Side
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = rng.normal(0, 300, 2)
+        b = a + rng.normal(0, 300, 2)
+        side = _Side.fit(a + (b - a) * rng.random((30, 1)) + rng.normal(0, 3, (30, 2)), a, b)
+        point = rng.normal(0, 300, 2)
+        np.testing.assert_allclose(side.onto(point), side.onto(point[None, :])[0], rtol=0, atol=1e-9)
+    nowhere = _Side.straight(np.array([5.0, 5.0]), np.array([5.0, 5.0]))  # a side of no length
+    assert np.isnan(nowhere.onto(np.array([1.0, 2.0]))).all()  # as many points give: no crash
+
+
+def test_an_upright_photos_page_is_read_once(classifier, monkeypatch):
+    """Which way up a flattened landscape page lies is judged on the reading the models get."""
+    import edge.pipeline
+    import edge.preprocess
+
+    reads = []
+    for module in (edge.pipeline, edge.preprocess):
+        real = module.read_page
+        monkeypatch.setattr(module, "read_page", lambda *a, _real=real, **k: reads.append(a[1]) or _real(*a, **k))
+    result = classifier.classify(_on_desk(decode_image(SAMPLES[1]), TILTED))
+    assert result.is_ecg and result.sheet.quarter_turns == 0
+    assert reads.count(classifier.card.preprocessing.work_size) == 1
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_a_page_on_its_side_that_flattens_landscape_is_still_turned(turns, classifier):
+    """A page lying on its side in a landscape quad (its content sideways) has no lead rows where
+    the page stage looks: the sheet stage's full look turns it, in classify and in digitize."""
+    from edge.pipeline import read_ecg
+
+    page = decode_image(SAMPLES[1])
+    photo = _on_desk(np.ascontiguousarray(np.rot90(page, turns)), TILTED)
+    result = classifier.classify(photo)
+    assert result.is_ecg, result.gate.reason
+    assert result.sheet.quarter_turns == 4 - turns
+    assert result.label == classifier.classify(page).label
+    assert read_ecg(photo, gate=True).sheet.quarter_turns == 4 - turns
+
+
+def test_digitize_reads_an_upside_down_photo_upright():
+    from edge.pipeline import read_ecg
+
+    corners = np.roll(np.float32(TILTED), 2, axis=0)
+    reading = read_ecg(_on_desk(decode_image(SAMPLES[1]), corners), gate=True)
+    assert reading.sheet.quarter_turns == 2 and not reading.sheet.half_turn_open
+    assert np.abs(reading.sheet.corners - corners).max() < 12
+    assert reading.measurements.heart_rate_bpm is not None
