@@ -244,8 +244,9 @@ def scene_markdown(scenes: list[dict], non_ecg: list[dict]) -> list[str]:
         "composed into the same scenes: the photo's digitization against the flat printout's and against the "
         "known signals (median over leads, then over printouts). "
         "*Sheet finding*: finding and flattening the sheet and standing a portrait page upright, median per "
-        "photo; a landscape page's half turn is judged on the lead rows the page stage reads anyway, so an "
-        "upside-down photo's turn shows in *whole photo*: decoding to measurements and label, median per photo. "
+        "photo, one core (OpenCV limited to one thread; `--threads`); a landscape page's half turn is judged "
+        "on the lead rows the page stage reads anyway, so an upside-down photo's turn shows in *whole photo*: "
+        "decoding to measurements and label, median per photo. "
         "Worst cases: `docs/figures/phone_photos/`.",
     ]
     if non_ecg:
@@ -272,7 +273,11 @@ def main() -> int:
     parser.add_argument(
         "--printouts", type=int, default=6, help="full-resolution printouts of known signals per scene condition"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="OpenCV threads (the issue's sheet-finding target is for one core)"
+    )
     args = parser.parse_args()
+    cv2.setNumThreads(args.threads)
     model = args.model or default_model_path()
     classifier = EcgClassifier.create_from_model_path(model)
     records = DataSplit.load(args.split_file).records_for("test")

@@ -182,9 +182,13 @@ def _with_shaded_paper(mask: np.ndarray, small: np.ndarray, config: SheetConfig)
     paper = mask > 0
     saturation = _percentile(hsv[..., 1][paper], 90) + config.shade_saturation
     level = config.shade_level * _percentile(hsv[..., 2][paper], 50)
-    points = np.column_stack(np.nonzero(np.isin(labels, large)))[:, ::-1].astype(np.int32)
+    chosen = np.zeros(count, np.uint8)
+    chosen[large] = 1
+    # The hull of the pieces' outlines is theirs (a convex hull's corners lie on the outline), at a
+    # fraction of the points.
+    outlines, _ = cv2.findContours(chosen[labels], cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros_like(mask)
-    cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(outlines)), 1)
     shaded = (hsv[..., 1] <= saturation) & (hsv[..., 2] >= level) & (hull > 0)
     return _close_ink((paper | shaded).astype(mask.dtype))  # dark in the shade too
 
@@ -486,13 +490,31 @@ def _flat_size(quad: np.ndarray, config: SheetConfig, centre: np.ndarray | None 
     return int(round(short_side)), int(round(long_side))
 
 
+def _shrink_factor(shape: tuple[int, ...], size: int) -> int:
+    return max(1, min(max(shape[:2]) // size, min(shape[:2]) // 8))  # never a side under 8 px
+
+
 def _shrunk(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     """A copy whose long side is at least ``size``, by an integer factor (OpenCV's fast area path: a
     fractional one cost 14 ms on a 2213 px scan, against 3), and the scale applied."""
-    factor = max(1, min(max(bgr.shape[:2]) // size, min(bgr.shape[:2]) // 8))  # never a side under 8 px
+    factor = _shrink_factor(bgr.shape, size)
     if factor == 1:
         return bgr, 1.0
     return cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), 1 / factor
+
+
+def _thumbnail(small: np.ndarray, scale: float, shape: tuple[int, ...], size: int) -> np.ndarray:
+    """The copy _shrunk(image, size) makes of an image of ``shape`` (the same size; its averages to
+    a grey level), made from _shrunk's larger copy ``small`` (at ``scale``) so that a photo is read
+    once, not twice (~3 ms of a 3 MP photo on one core)."""
+    factor = _shrink_factor(shape, size)
+    further = factor * scale
+    if further <= 1.0:
+        return small
+    if abs(further - round(further)) < 1e-9:  # a whole number: OpenCV's fast path, as _shrunk's
+        return cv2.resize(small, None, fx=1 / round(further), fy=1 / round(further), interpolation=cv2.INTER_AREA)
+    target = (int(round(shape[1] / factor)), int(round(shape[0] / factor)))
+    return cv2.resize(small, target, interpolation=cv2.INTER_AREA)
 
 
 def _pinkness(bgr: np.ndarray, green_gain: float = 1.0) -> np.ndarray:
@@ -537,12 +559,11 @@ def _paper_score(bgr: np.ndarray) -> np.ndarray:
     return np.clip(hsv[..., 2].astype(np.int16) - hsv[..., 1].astype(np.int16) // 2, 0, 255).astype(np.uint8)
 
 
-def _looks_scanned(bgr: np.ndarray, config: SheetConfig) -> bool:
+def _looks_scanned(thumbnail: np.ndarray, config: SheetConfig) -> bool:
     """Whether there is no sheet to look for: paper runs all round the frame's edge (a scan, or a
     sheet cropped by the frame), and the traces fill much of the frame (on a white table the desk
     runs round the edge as pale as paper, but the sheet and its traces take only part of the frame).
-    Cheap, on a thumbnail, so that scans pay next to nothing."""
-    thumbnail = _shrunk(bgr, config.thumbnail)[0]
+    Cheap, on a ``thumbnail`` (_thumbnail), so that scans pay next to nothing."""
     score = _paper_score(thumbnail)
     if not _paper_to_the_edges(score, config):
         return False
@@ -567,9 +588,9 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
     scan, or no sheet found)."""
     if min(bgr.shape[:2]) < config.min_frame_side:  # a sliver: no sheet in it (and no copy to shrink)
         return None
-    if _looks_scanned(bgr, config):
-        return None
     small, scale = _shrunk(bgr, config.work_size)
+    if _looks_scanned(_thumbnail(small, scale, bgr.shape, config.thumbnail), config):
+        return None
     score = _paper_score(small)
     found = _quad(_with_shaded_paper(_paper_mask(score), small, config), config)
     if found is not None and (
