@@ -164,20 +164,23 @@ def _close_ink(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
 
 
-def _with_shaded_paper(mask: np.ndarray, small: np.ndarray, config: SheetConfig) -> np.ndarray:
+def _with_shaded_paper(
+    mask: np.ndarray, small: np.ndarray, config: SheetConfig
+) -> tuple[np.ndarray, tuple[int, np.ndarray, np.ndarray] | None]:
     """``mask`` with the shaded paper between its large pieces: a hard shadow across the sheet (a
     phone's, a hand's) darkens the paper but leaves its colour, and cuts the pale region in two.
     Pixels as unsaturated as the paper and at least ``shade_level`` of its brightness, inside the
     hull of the pieces, join them (a desk between two pale things is coloured, or darker). A shadow
     that only bites into one side is left to the search from the traces, which placed such corners
-    within a pixel where the filled region's were 27 px off."""
-    count, labels, stats = components(mask, connectivity=4)
+    within a pixel where the filled region's were 27 px off. With the mask, its 4-connected
+    components when it came back unchanged (_quad's own first step), else None."""
+    count, labels, stats = found = components(mask, connectivity=4)
     if count < 3:
-        return mask
+        return mask, found
     areas = stats[1:, cv2.CC_STAT_AREA]
     large = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
     if large.size < 2:
-        return mask
+        return mask, found
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     paper = mask > 0
     saturation = _percentile(hsv[..., 1][paper], 90) + config.shade_saturation
@@ -190,7 +193,7 @@ def _with_shaded_paper(mask: np.ndarray, small: np.ndarray, config: SheetConfig)
     hull = np.zeros_like(mask)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(outlines)), 1)
     shaded = (hsv[..., 1] <= saturation) & (hsv[..., 2] >= level) & (hull > 0)
-    return _close_ink((paper | shaded).astype(mask.dtype))  # dark in the shade too
+    return _close_ink((paper | shaded).astype(mask.dtype)), None  # dark in the shade too
 
 
 def _inward_normal(a: np.ndarray, b: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -288,8 +291,12 @@ def _side_inliers(
     coef = coef[np.abs(coef[:, 0]) <= 0.1 * length]  # bowing more than a sheet on a desk does is not one
     if not len(coef):
         return None
-    fitted = coef[:, :1] * share[None, :] ** 2 + coef[:, 1:2] * share[None, :] + coef[:, 2:]
-    inliers = np.abs(fitted - offset[None, :]) < tolerance
+    # coef0 * share^2 + coef1 * share + coef2 - offset, summed in that order, without temporaries
+    fitted = coef[:, :1] * (share**2)[None, :]
+    fitted += coef[:, 1:2] * share[None, :]
+    fitted += coef[:, 2:]
+    fitted -= offset[None, :]
+    inliers = np.abs(fitted, out=fitted) < tolerance
     best = inliers[int(np.argmax(inliers.sum(axis=1)))]
     if best.sum() < 12 or np.ptp(share[best]) < 0.5:
         return None
@@ -371,10 +378,13 @@ def _fit_sides(quad: np.ndarray, points: np.ndarray, reach: float, tolerance: fl
     return None if corners is None else (corners, np.concatenate(kept))
 
 
-def _quad(mask: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarray] | None:
+def _quad(
+    mask: np.ndarray, config: SheetConfig, found: tuple[int, np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Four corners (float32, clockwise from the top-left in image terms) of the largest region and
-    its outline where the frame does not cut it, or None when it is not a plausible sheet."""
-    count, labels, stats = components(mask, connectivity=4)
+    its outline where the frame does not cut it, or None when it is not a plausible sheet.
+    ``found``: the mask's 4-connected components, when already labelled."""
+    count, labels, stats = found if found is not None else components(mask, connectivity=4)
     if count < 2:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -592,7 +602,8 @@ def _locate(bgr: np.ndarray, config: SheetConfig) -> tuple[np.ndarray, np.ndarra
     if _looks_scanned(_thumbnail(small, scale, bgr.shape, config.thumbnail), config):
         return None
     score = _paper_score(small)
-    found = _quad(_with_shaded_paper(_paper_mask(score), small, config), config)
+    mask, labelled = _with_shaded_paper(_paper_mask(score), small, config)
+    found = _quad(mask, config, labelled)
     if found is not None and (
         _fills_frame(found[0], small.shape[:2], config) or not _sides_on_edges(found[0], score, config)
     ):
