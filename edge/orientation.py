@@ -41,6 +41,21 @@ def half_turned(page: Page) -> Page:
     return Page(*flipped, page.scale, page.angle, page.source_shape)
 
 
+def turned_if_upside_down(page: Page, layout: LeadLayout, config: LeadConfig) -> tuple[Page, LeadLayout] | None:
+    """``page`` turned half way (half_turned: not read again) and its layout, when its lead rows show
+    no calibration pulse at their start and turned half way they do; None otherwise."""
+    if find_pulse_heights(page, layout, layout.px_per_second):
+        return None
+    flipped = half_turned(page)
+    try:
+        flipped_layout = find_layout(flipped, config)
+    except LayoutError:
+        return None
+    if not find_pulse_heights(flipped, flipped_layout, flipped_layout.px_per_second):
+        return None
+    return flipped, flipped_layout
+
+
 def quarter_turns(bgr: np.ndarray, first: int = 0, work_size: int = 1024, config: LeadConfig | None = None) -> int:
     """Counter-clockwise quarter turns that stand the page ``bgr`` upright. ``first`` is the guess
     from its shape (1: it looks portrait): it and its half turn are tried before the other two, and

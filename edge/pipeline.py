@@ -15,12 +15,12 @@ from edge.gate import check_ecg
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
-from edge.orientation import half_turned, portrait_turns, quarter_turns, upside_down
+from edge.orientation import portrait_turns, quarter_turns, turned_if_upside_down, upside_down
 from edge.page import DETAIL_SIZE, Page, detail_factor, detail_page, read_page, turned
 from edge.preprocess import ImageDecodeError, PreprocessConfig, declared_size, load_scan
 from edge.quality import EcgQuality, check
 from edge.sheet import Sheet, find_sheet
-from edge.signals import Ecg, digitize, find_pulse_heights, with_rhythm
+from edge.signals import Ecg, digitize, with_rhythm
 from edge.statements import Statement, interpret
 
 DEFAULT_CONFIG = PreprocessConfig()
@@ -142,16 +142,8 @@ def settle_half_turn(
         turns = _quarter_turns(sheet.image, 0, config)
         if turns:
             return _turned_sheet(sheet, turns), None
-    elif not find_pulse_heights(page, layout, layout.px_per_second):
-        # No pulses at the rows' start: upside down if the page turned half way shows them. That page
-        # is this one turned (to a fraction of a pixel: orientation.half_turned), not read again.
-        flipped = half_turned(page)
-        try:
-            flipped_layout = find_layout(flipped, config.leads)
-        except LayoutError:
-            flipped_layout = None
-        if flipped_layout is not None and find_pulse_heights(flipped, flipped_layout, flipped_layout.px_per_second):
-            return _turned_sheet(sheet, 2), (flipped, flipped_layout)
+    elif (flipped := turned_if_upside_down(page, layout, config.leads)) is not None:
+        return _turned_sheet(sheet, 2), flipped
     return replace(sheet, half_turn_open=False), (page, layout)
 
 
@@ -170,9 +162,7 @@ def read_ecg(
         verdict = check_ecg(sheet.image)
         if not verdict.is_ecg:
             raise LayoutError(verdict.reason)
-    if read is not None and isinstance(read[1], LayoutError):
-        raise LayoutError(f"ECG layout not recognised: {read[1]}") from read[1]
-    page, layout = read or _page_and_layout(sheet.image, config)
+    page, layout = _page_and_layout(sheet.image, config, read)
     turned = turn_upside_down(sheet, page, layout, config)
     if turned is not None:
         sheet = turned
@@ -180,12 +170,19 @@ def read_ecg(
     return replace(read_signals(page, layout, interpreter, source=sheet.image, config=config), sheet=sheet)
 
 
-def _page_and_layout(bgr: np.ndarray, config: PreprocessConfig) -> tuple[Page, LeadLayout]:
-    page = read_page(bgr, config.work_size, config.leads)
-    try:
-        return page, find_layout(page, config.leads)
-    except LayoutError as exc:
-        raise LayoutError(f"ECG layout not recognised: {exc}") from exc
+def _page_and_layout(
+    bgr: np.ndarray, config: PreprocessConfig, read: tuple[Page, LeadLayout | LayoutError] | None = None
+) -> tuple[Page, LeadLayout]:
+    """The page and its layout, as ``read`` already (settle_half_turn) or read now."""
+    page, layout = read if read is not None else (read_page(bgr, config.work_size, config.leads), None)
+    if layout is None:
+        try:
+            layout = find_layout(page, config.leads)
+        except LayoutError as exc:
+            layout = exc
+    if isinstance(layout, LayoutError):
+        raise LayoutError(f"ECG layout not recognised: {layout}") from layout
+    return page, layout
 
 
 def _samples(mv: np.ndarray) -> list[float | None]:
