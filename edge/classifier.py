@@ -18,7 +18,15 @@ from edge.interpreter import open_interpreter, pick_backend
 from edge.labels import LABEL_KEYS, LABELS, Label
 from edge.leads import LayoutError
 from edge.page import to_work_scale
-from edge.pipeline import EcgReading, detail_source, flatten_photo, read_signals, settle_half_turn, turn_upside_down
+from edge.pipeline import (
+    EcgReading,
+    detail_source,
+    flatten_photo,
+    read_signals,
+    settle_half_turn,
+    straighten_keystone,
+    turn_upside_down,
+)
 from edge.preprocess import ImageDecodeError, PreprocessedImage, load_scan, model_input_shape, preprocess
 from edge.resources import model_name
 from edge.sheet import Sheet
@@ -254,6 +262,12 @@ class EcgClassifier:
                 turned_pre, turned_gate = self._model_input(turned.image, gate)
                 if turned_pre.layout is not None:
                     sheet, pre, gate = turned, turned_pre, turned_gate
+        if pre.page is not None and pre.layout is not None:
+            straight = straighten_keystone(sheet, pre.page, pre.layout, config)
+            if straight is not None:  # a keystoned page the photo is filled with: read it straight
+                straight_pre, straight_gate = self._model_input(straight.image, gate)
+                if straight_pre.layout is not None:
+                    sheet, pre, gate = straight, straight_pre, straight_gate
         t3 = time.perf_counter()
         reading: EcgReading | str | None = None
         if self.options.measure and gate.is_ecg and pre.page is not None and pre.layout is not None:

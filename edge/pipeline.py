@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.delineate import Delineator
 from edge.gate import check_ecg
+from edge.keystone import straighten
 from edge.layout import find_layout
 from edge.leads import LayoutError, LeadLayout
 from edge.measure import Measurements, json_number, measure
@@ -105,6 +106,12 @@ def turn_upside_down(sheet: Sheet, page: Page, layout: LeadLayout, config: Prepr
     return _turned_sheet(sheet, 2)
 
 
+def straighten_keystone(sheet: Sheet, page: Page, layout: LeadLayout, config: PreprocessConfig) -> Sheet | None:
+    """The image taken as it is (no sheet found round the page), warped straight when its page as
+    read is keystoned (a photo the page fills, taken at a slant: edge.keystone), else None."""
+    return straighten(sheet, page, layout, config.leads)
+
+
 def _turned_sheet(sheet: Sheet, turns: int) -> Sheet:
     """``sheet`` turned ``turns`` quarters counter-clockwise more, its half turn settled."""
     corners = None if sheet.corners is None else np.roll(sheet.corners, -turns, axis=0)
@@ -167,6 +174,13 @@ def read_ecg(
     if turned is not None:
         sheet = turned
         page, layout = _page_and_layout(sheet.image, config)
+    straight = straighten_keystone(sheet, page, layout, config)
+    if straight is not None:  # read again, straight, unless no layout is found that way
+        try:
+            page, layout = _page_and_layout(straight.image, config)
+            sheet = straight
+        except LayoutError:
+            pass
     return replace(read_signals(page, layout, interpreter, source=sheet.image, config=config), sheet=sheet)
 
 
