@@ -187,7 +187,7 @@ def build_app(default_model: Path | None = None, models_dir: Path | None = None)
         else:
             grid = "" if result.grid_found else "\n\nNo ECG grid was found: the whole page was analysed."
         if result.sheet is not None and result.sheet.rectified:
-            grid += "\n\nThe sheet was found in the photo and flattened: the page shown is what was read."
+            grid += f"\n\n{result.sheet.taken.capitalize()}: the page shown is what was read."
         if result.uncertain:
             grid += "\n\n**Uncertain: the model's confidence is below its review threshold. Refer for review.**"
         message = (

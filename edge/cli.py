@@ -218,7 +218,7 @@ def _json_row(path: Path, result) -> dict:
 def _sheet_note(sheet) -> str:
     """What the readable lines of classify and digitize say about how the page was taken."""
     if sheet is not None and sheet.rectified:
-        return "[dim](sheet flattened from a photo)[/dim]"
+        return f"[dim]({sheet.taken})[/dim]"
     if sheet is not None and sheet.quarter_turns:
         return f"[dim](scan turned {90 * sheet.quarter_turns} degrees to read it)[/dim]"
     return ""

@@ -140,7 +140,7 @@ def write_report(data: ReportInput, path: Path) -> Path:
             )  # fmt: skip
         y -= 6
         flattened = data.result.sheet is not None and data.result.sheet.rectified
-        scan_title = "Page as read (the sheet found in the photo and flattened)" if flattened else "Scan"
+        scan_title = f"Page as read ({data.result.sheet.taken})" if flattened else "Scan"
         images = [(scan_title, data.scan_bgr)] + ([("Regions the model relied on", data.heatmap_bgr)]
                                                if data.heatmap_bgr is not None else [])  # fmt: skip
         available = (y - margin - 40 - 20 * len(images)) / len(images)

@@ -134,8 +134,8 @@ class Sheet:
 
     image: np.ndarray  # BGR
     corners: np.ndarray | None
-    # "frame" (taken as it is), "paper" (the pale region), "content" (out from the traces) or "grid"
-    # (the printed grid's frame)
+    # "frame" (taken as it is), "paper" (the pale region), "content" (out from the traces), "grid"
+    # (the printed grid's frame) or "rows" (a photo the page fills, straightened: edge.keystone)
     found_by: str
     quarter_turns: int = 0  # counter-clockwise turns applied after flattening
     # A flattened landscape page whose half turn is left to be judged on its lead rows, once they
@@ -145,6 +145,13 @@ class Sheet:
     @property
     def rectified(self) -> bool:
         return self.corners is not None
+
+    @property
+    def taken(self) -> str:
+        """How the page shown was taken from a rectified photo, in words (app, CLI, PDF)."""
+        if self.found_by == "rows":  # edge.keystone
+            return "the photo, taken at a slant, straightened by its lead rows and markers"
+        return "the sheet found in the photo and flattened"
 
 
 def _paper_mask(score: np.ndarray) -> np.ndarray:

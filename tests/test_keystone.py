@@ -98,3 +98,20 @@ def test_points_of_a_turned_image_map_back_to_the_image_before_the_turn(turns):
     after = turned(image, turns)
     y, x = np.argwhere(after == 255)[0]
     assert _unturned(np.array([[x, y]], np.float64), turns, after.shape).tolist() == [[6.0, 1.0]]
+
+
+def test_the_cli_says_a_slanted_photo_was_straightened(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge.cli import app
+
+    photo = tmp_path / "slanted.jpg"
+    cv2.imwrite(str(photo), _slanted(decode_image(SAMPLES[0])), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    runner = CliRunner()
+    shown = runner.invoke(app, ["classify", str(photo)], terminal_width=400)
+    assert shown.exit_code == 0 and "straightened by its lead rows and markers" in shown.output
+    output = runner.invoke(app, ["classify", str(photo), "--json"]).output
+    line = next(json.loads(text) for text in output.splitlines() if text.startswith("{"))
+    assert line["sheet"]["found_by"] == "rows" and len(line["sheet"]["corners"]) == 4

@@ -240,7 +240,7 @@ def test_the_cli_says_when_it_flattened_a_photo_or_turned_a_scan(tmp_path):
     cv2.imwrite(str(upside), np.ascontiguousarray(page[::-1, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
     runner = CliRunner()
     digitized = runner.invoke(app, ["digitize", str(photo)], terminal_width=400)
-    assert digitized.exit_code == 0 and "sheet flattened from a photo" in digitized.output
+    assert digitized.exit_code == 0 and "sheet found in the photo and flattened" in digitized.output
     classified = runner.invoke(app, ["classify", str(upside)], terminal_width=400)
     assert classified.exit_code == 0 and "scan turned 180 degrees" in classified.output
 
