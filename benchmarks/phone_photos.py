@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -210,7 +211,25 @@ def non_ecg_rows(classifier: EcgClassifier) -> list[dict]:
     return rows
 
 
-def scene_markdown(scenes: list[dict], non_ecg: list[dict]) -> list[str]:
+def reference_ms(repeats: int = 15) -> float:
+    """This machine's speed at the moment: the median time of a fixed task close to the sheet stage's
+    largest (a 3-channel warpPerspective of a 2016 x 1512 image to 1450 x 1025 px). On the shared VM it
+    moved from 10.6 to 14.0 ms within an hour with nothing else running: timings of runs made at
+    different times are comparable only through it."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (1512, 2016, 3), dtype=np.uint8)
+    quad = np.float32([[300, 250], [1750, 300], [1700, 1300], [330, 1250]])
+    target = np.float32([[0, 0], [1450, 0], [1450, 1025], [0, 1025]])
+    matrix = cv2.getPerspectiveTransform(quad, target)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        cv2.warpPerspective(image, matrix, (1450, 1025), flags=cv2.INTER_LINEAR)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def scene_markdown(scenes: list[dict], non_ecg: list[dict], reference: list[float] | None = None) -> list[str]:
     if not scenes:
         return []
 
@@ -247,7 +266,14 @@ def scene_markdown(scenes: list[dict], non_ecg: list[dict]) -> list[str]:
         "photo, one core (OpenCV limited to one thread; `--threads`); a landscape page's half turn is judged "
         "on the lead rows the page stage reads anyway, so an upside-down photo's turn shows in *whole photo*: "
         "decoding to measurements and label, median per photo. "
-        "Worst cases: `docs/figures/phone_photos/`.",
+        "Worst cases: `docs/figures/phone_photos/`."
+        + (
+            f" Machine speed during the run (`reference_ms`: a fixed 3 MP warp on one core): {reference[0]:.1f} ms "
+            f"at the start, {reference[1]:.1f} ms at the end (10.6 ms in a quiet hour of 2026-11-28): this VM's "
+            "speed drifts, so compare timings of runs made at different times through it."
+            if reference
+            else ""
+        ),
     ]
     if non_ecg:
         total = sum(r["images"] for r in non_ecg)
@@ -286,12 +312,15 @@ def main() -> int:
     previous = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
     rows = [] if not args.no_transforms else previous.get("rows", [])
     scenes, non_ecg = previous.get("scenes", []), previous.get("non_ecg_scenes", [])
+    reference = previous.get("reference_ms")
     if not args.no_scenes:
         measuring = EcgClassifier.create_from_options(ClassifierOptions(model_path=model, measure=True))
         step = max(1, len(scans) // args.scene_scans)
         printouts = rendered_printouts(args.printouts)
+        reference = [reference_ms()]
         scenes = scene_rows(measuring, scans[::step][: args.scene_scans], args.figures, printouts=printouts)
         non_ecg = non_ecg_rows(classifier)
+        reference.append(reference_ms())
     page_model = classifier.card.preprocessing.view == "page"
     for name, transform in TRANSFORMS.items() if not args.no_transforms else ():
         results = [classifier.classify(transform(scan)) for scan in scans]
@@ -314,7 +343,8 @@ def main() -> int:
     machine = describe()
     args.out.with_suffix(".json").write_text(
         json.dumps(
-            {"model": str(model), "machine": machine, "rows": rows, "scenes": scenes, "non_ecg_scenes": non_ecg},
+            {"model": str(model), "machine": machine, "rows": rows, "scenes": scenes, "non_ecg_scenes": non_ecg,
+             "reference_ms": reference},
             indent=2,
         )
         + "\n"
@@ -326,7 +356,7 @@ def main() -> int:
     lines = [
         *lines,
         summary(machine),
-        *scene_markdown(scenes, non_ecg),
+        *scene_markdown(scenes, non_ecg, reference),
     ]
     args.out.with_suffix(".md").write_text(
         "# Phone-photo robustness\n\nWritten by `python benchmarks/phone_photos.py`.\n\n" + "\n".join(lines) + "\n"

@@ -171,19 +171,25 @@ class Keystone:
         return down > config.min_marker_convergence * size or (across > limit and ends_across > limit)
 
 
-def keystone_quad(page: Page, layout: LeadLayout, leads: LeadConfig,
-                  config: KeystoneConfig = KeystoneConfig()) -> Keystone | None:  # fmt: skip
-    """Where the first and last lead rows' baselines cross the outermost lead-switch markers, and
-    those markers' ends (Keystone). Rows are fitted one by one, their slopes then taken as one
-    straight function of height (under a perspective they are). None where fewer than two markers
-    spanning the lead rows are found, or they lie too close together, or a row has too little ink."""
-    baselines = layout.row_baselines
-    rows = layout.lead_rows
+def _lead_rows_band(page: Page, layout: LeadLayout) -> tuple[int, int, float] | None:
+    """The rows the lead rows span (top, bottom) and their spacing, or None without two lead rows."""
+    baselines, rows = layout.row_baselines, layout.lead_rows
     if len(baselines) < rows or rows < 2 or layout.x_end <= layout.x_start:
         return None
     gap = (baselines[rows - 1] - baselines[0]) / (rows - 1)
     top = max(0, int(baselines[0] - gap / 2))
-    bottom = min(page.ink.shape[0], int(baselines[rows - 1] + gap / 2) + 1)
+    return top, min(page.ink.shape[0], int(baselines[rows - 1] + gap / 2) + 1), gap
+
+
+def marker_ends(page: Page, layout: LeadLayout, leads: LeadConfig,
+                config: KeystoneConfig = KeystoneConfig()) -> np.ndarray | None:  # fmt: skip
+    """The ends of the outermost lead-switch markers that span the lead rows (page px; top-left,
+    top-right, bottom-right, bottom-left): this device prints them all of one length, so they lie
+    on a rectangle of the printed page. None where fewer than two are found, or they lie too close."""
+    band = _lead_rows_band(page, layout)
+    if band is None:
+        return None
+    top, bottom, _ = band
     # Upright markers were found with the page (Page.markers: a scan's, at no cost); leaning ones are
     # looked for only where those are not there.
     markers = _upright_markers(page.markers, top, bottom, config.marker_span)
@@ -195,6 +201,20 @@ def keystone_quad(page: Page, layout: LeadLayout, leads: LeadConfig,
     left, right = markers[0], markers[-1]
     if float(right[:, 0].mean() - left[:, 0].mean()) < config.min_marker_gap * (layout.x_end - layout.x_start):
         return None
+    return np.array([left[0], right[0], right[1], left[1]], np.float64)
+
+
+def keystone_quad(page: Page, layout: LeadLayout, ends: np.ndarray,
+                  config: KeystoneConfig = KeystoneConfig()) -> Keystone | None:  # fmt: skip
+    """Where the first and last lead rows' baselines cross the outermost markers (``ends``, from
+    marker_ends), with those ends (Keystone). Rows are fitted one by one, their slopes then taken as
+    one straight function of height (under a perspective they are). None where the first or last
+    lead row has too little ink."""
+    band = _lead_rows_band(page, layout)
+    if band is None:
+        return None
+    _, _, gap = band
+    baselines, rows = layout.row_baselines, layout.lead_rows
     x0 = max(0, int(layout.x_start))
     x1 = min(page.traces.shape[1], int(np.ceil(layout.x_end)))
     fits = []
@@ -211,8 +231,9 @@ def keystone_quad(page: Page, layout: LeadLayout, leads: LeadConfig,
     first, last = (
         (float(np.polyval(trend, y)), float(y - np.polyval(trend, y) * centre)) for y in (heights[0], heights[-1])
     )
+    left, right = ends[[0, 3]], ends[[1, 2]]
     quad = np.array([_meet(first, left), _meet(first, right), _meet(last, right), _meet(last, left)], np.float64)
-    return Keystone(quad, np.array([left[0], right[0], right[1], left[1]], np.float64))
+    return Keystone(quad, ends)
 
 
 def convergence(quad: np.ndarray) -> tuple[float, float]:
@@ -265,8 +286,15 @@ def straighten(sheet: Sheet, page: Page, layout: LeadLayout, leads: LeadConfig,
     found round it) and its page as read is keystoned; else None."""
     if sheet.rectified:
         return None  # flattened from the sheet's own corners already
-    found = keystone_quad(page, layout, leads, config)
-    if found is None or not found.keystoned(max(page.gray.shape), config):
+    ends = marker_ends(page, layout, leads, config)
+    if ends is None:
+        return None
+    size = max(page.gray.shape)
+    across, down = convergence(ends)
+    if down <= config.min_marker_convergence * size and across <= config.min_row_convergence * size:
+        return None  # straight by its markers alone (Keystone.keystoned): the rows need not be fitted
+    found = keystone_quad(page, layout, ends, config)
+    if found is None or not found.keystoned(size, config):
         return None
     quad = found.quad
     target = _rectangle(quad)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.classifier import EcgClassifier
-from edge.keystone import KeystoneConfig, _unturned, keystone_quad, straighten
+from edge.keystone import KeystoneConfig, _unturned, keystone_quad, marker_ends, straighten
 from edge.layout import find_layout
 from edge.page import read_page, turned
 from edge.pipeline import read_ecg
@@ -45,8 +45,10 @@ def classifier():
 def test_a_flat_scan_is_read_as_straight_and_left_alone(path):
     bgr = decode_image(path)
     page, layout = _read(bgr)
-    found = keystone_quad(page, layout, CONFIG.leads)
-    assert found is not None  # this device's markers and rows are seen...
+    ends = marker_ends(page, layout, CONFIG.leads)
+    assert ends is not None  # this device's markers and rows are seen...
+    found = keystone_quad(page, layout, ends)
+    assert found is not None
     assert not found.keystoned(max(page.gray.shape), KeystoneConfig())  # ...and agree with a flat page
     assert straighten(Sheet(bgr, None, "frame"), page, layout, CONFIG.leads) is None
 
@@ -60,7 +62,7 @@ def test_a_slanted_photo_is_straightened_and_keeps_the_flat_scans_label(classifi
     assert result.label.key == flat.label.key
     # The page it read is straight: its markers and rows are parallel again.
     page, layout = _read(result.sheet.image)
-    found = keystone_quad(page, layout, CONFIG.leads)
+    found = keystone_quad(page, layout, marker_ends(page, layout, CONFIG.leads))
     assert found is not None and not found.keystoned(max(page.gray.shape), KeystoneConfig())
     # Its corners are where the photo's frame shows the page's: outside the frame, round it.
     corners = result.sheet.corners
