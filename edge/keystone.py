@@ -6,10 +6,11 @@ with the page straightened by the very perspective that made them, 66).
 What the printout itself says is straight: each lead row runs along a horizontal line of the page,
 and the lead-switch markers between the columns along vertical ones. On the page as read (levelled,
 its layout found), the first and last rows' baselines and the outermost markers are fitted as lines;
-where they meet are four corners of a rectangle of the printed page. When those corners are more than
-``KeystoneConfig.min_corner_shift`` of the page off a rectangle, the image is warped so that they
-form one and read again. A flat scan's corners sit within a pixel or two of a rectangle and it is left
-exactly as it is. A printout without markers that span the lead rows (other devices, some layouts)
+where they meet are four corners of a rectangle of the printed page. When the markers converge, or
+the rows and the markers' ends both do, by more than ``KeystoneConfig``'s shares of the page
+(``convergence``, ``Keystone.keystoned``), the image is warped so that the corners form a rectangle
+and read again. A flat scan's markers and rows stay well inside those limits and it is left exactly
+as it is. A printout without markers that span the lead rows (other devices, some layouts)
 is not straightened: nothing on it says which way is vertical.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 from edge.components import components
 from edge.leads import LeadConfig, LeadLayout
 from edge.page import Page
-from edge.sheet import Sheet
+from edge.sheet import Sheet, in_four_channels
 
 
 @dataclass(frozen=True)
@@ -312,10 +313,11 @@ def straighten(sheet: Sheet, page: Page, layout: LeadLayout, leads: LeadConfig,
     shift = np.array([[1.0, 0.0, -low[0]], [0.0, 1.0, -low[1]], [0.0, 0.0, 1.0]])
     homography = shift @ homography
     size = (int(np.ceil(high[0] - low[0])), int(np.ceil(high[1] - low[1])))
-    four = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)  # OpenCV's SIMD path (edge.sheet.flatten)
-    warped = cv2.warpPerspective(four, homography, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=(255, 255, 255, 255))  # fmt: skip
+    warped = in_four_channels(
+        image, lambda four: cv2.warpPerspective(four, homography, size, flags=cv2.INTER_LINEAR,
+                                                borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255, 255)),
+    )  # fmt: skip
     corners = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], np.float64).reshape(-1, 1, 2)
     corners = cv2.perspectiveTransform(corners, np.linalg.inv(homography)).reshape(-1, 2)
     corners = _unturned(corners, sheet.quarter_turns, image.shape)  # Sheet.corners: the source's pixels
-    return Sheet(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), corners.astype(np.float32), "rows", sheet.quarter_turns)
+    return Sheet(warped, corners.astype(np.float32), "rows", sheet.quarter_turns)
