@@ -186,6 +186,11 @@ def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig(), leaning: boo
     return cv2.dilate(markers, np.ones((1, 3), np.uint8))
 
 
+# Of the page width: ink straight along one pixel row this far is a ruled line. A trace's baseline
+# is broken by a wave at least every beat (~1.5 s at 40 bpm, 15% of a row) and by each lead's switch.
+RULED_LINE = 0.25
+
+
 @dataclass(frozen=True)
 class _Stroke:
     x0: int
@@ -213,9 +218,18 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     candidate = (w >= config.min_stroke_width * width) & (h >= config.min_stroke_swing * height)
     candidate &= area <= config.max_stroke_fill * w.astype(np.float64) * h
     found = []
+    ruled = None
     for i in np.flatnonzero(candidate[1:]) + 1:
         x, y, w, h, area = stats[i]
-        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+        own = labels[y : y + h, x : x + w] == i
+        if w >= RULED_LINE * width:
+            # A ruled line (a header's rule) that blur joined to the letters above and below it swings
+            # like a trace; a trace never runs straight along one pixel row this far.
+            if ruled is None:
+                ruled = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, int(RULED_LINE * width)), np.uint8))
+            if ruled[y : y + h, x : x + w][own].any():
+                continue
+        ys, xs = np.nonzero(own)
         per_column = np.bincount(xs, minlength=w)
         # Traces are present at almost every column they span; a line of words is not.
         if np.count_nonzero(per_column) < 0.7 * w:

@@ -445,3 +445,34 @@ def test_smoothing_keeps_unknown_samples_unknown_and_does_not_pull_their_neighbo
     spike[50] = 1.0
     spread = _smoothed(spike, 2.0)
     assert spread.sum() == pytest.approx(1.0) and spread.argmax() == 50 and spread[50] < 0.25
+
+
+def test_an_out_of_focus_photo_is_sharpened_before_its_leads_are_read_and_a_scan_is_not(monkeypatch):
+    """A defocused photo fades a trace's ink (edge.page.BLURRED_CORE): its detail page is sharpened
+    and its leads come out closer to what was printed; a scan's ink is dark enough to be left alone."""
+    from dataclasses import replace
+
+    import edge.page
+    from train.scenes import CONDITIONS, compose_scene
+
+    truth = synthetic_ecg(heart_rate=90, seed=103, rr_jitter=0.02)
+    scene = compose_scene(render_printout(truth).image, replace(CONDITIONS["defocus"], seed=1003)).image
+    photo = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+    def median_snr(ecg) -> float:
+        return float(np.median([
+            aligned_snr_db(_truth_window(truth, n, s.start_s, len(s.mv)), s.mv) for n, s in ecg.leads.items() if s.ok
+        ]))  # fmt: skip
+
+    darkness = []
+    real = edge.page.core_darkness
+    monkeypatch.setattr(edge.page, "core_darkness", lambda gray, ink: darkness.append(real(gray, ink)) or darkness[-1])
+    sharpened = median_snr(read_ecg(photo).ecg)
+    threshold = edge.page.BLURRED_CORE
+    assert darkness and darkness[-1] < threshold
+    monkeypatch.setattr(edge.page, "BLURRED_CORE", 0.0)
+    assert sharpened > median_snr(read_ecg(photo).ecg) + 1
+    for path in SAMPLES.rglob("*.jpg"):
+        darkness.clear()
+        read_ecg(path)
+        assert darkness and darkness[-1] > threshold + 20

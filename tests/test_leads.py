@@ -192,3 +192,22 @@ def test_a_hard_shadows_edge_is_not_ink_when_the_paper_is_estimated_with_steps(s
         band = cv2.resize(near_edge.astype(np.uint8), page.ink.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
         counts[steps] = int((page.ink.astype(bool) & ~straight.ink.astype(bool) & band).sum())
     assert counts[True] < 0.5 * counts[False], counts
+
+
+def test_a_ruled_line_that_blur_joined_to_letters_is_not_a_lead_row():
+    """Out of focus, a header's rule and the words above and below it become one component that
+    swings like a trace; read as the first lead row, it moved every lead down a row."""
+    from edge.leads import find_leads
+    from edge.page import read_page
+
+    config = PreprocessConfig(view="traces")
+    ink = read_page(decode_image(sample_files()[0]), config.work_size, config.leads).traces.copy()
+    before = find_leads(ink, 1.0, config.leads).row_baselines
+    height, width = ink.shape
+    ink[: int(0.2 * height)] = 0
+    y = int(0.1 * height)
+    ink[y : y + 4, int(0.03 * width) : int(0.97 * width)] = 1
+    for x in range(int(0.05 * width), int(0.95 * width), 24):
+        ink[y - 9 : y, x : x + 2] = 1
+        ink[y + 4 : y + 12 + x % 5, x + 9 : x + 11] = 1
+    assert find_leads(ink, 1.0, config.leads).row_baselines == before
