@@ -218,17 +218,14 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     candidate = (w >= config.min_stroke_width * width) & (h >= config.min_stroke_swing * height)
     candidate &= area <= config.max_stroke_fill * w.astype(np.float64) * h
     found = []
-    ruled = None
+    ruled = np.ones((1, int(RULED_LINE * width)), np.uint8)
     for i in np.flatnonzero(candidate[1:]) + 1:
         x, y, w, h, area = stats[i]
         own = labels[y : y + h, x : x + w] == i
-        if w >= RULED_LINE * width:
-            # A ruled line (a header's rule) that blur joined to the letters above and below it swings
-            # like a trace; a trace never runs straight along one pixel row this far.
-            if ruled is None:
-                ruled = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, int(RULED_LINE * width)), np.uint8))
-            if ruled[y : y + h, x : x + w][own].any():
-                continue
+        # A ruled line (a header's rule) that blur joined to the letters above and below it swings
+        # like a trace; a trace never runs straight along one pixel row this far.
+        if w >= ruled.shape[1] and cv2.erode(own.view(np.uint8), ruled, borderValue=0).any():
+            continue
         ys, xs = np.nonzero(own)
         per_column = np.bincount(xs, minlength=w)
         # Traces are present at almost every column they span; a line of words is not.

@@ -134,8 +134,8 @@ SHARPEN_AMOUNT = 1.5
 def core_darkness(gray: np.ndarray, ink: np.ndarray) -> float:
     """How dark the ink's cores are: per column holding ink, 255 minus its darkest ink pixel; the
     median over those columns (255 when there is no ink)."""
-    darkest = cv2.reduce(cv2.max(gray, (1 - ink) * 255), 0, cv2.REDUCE_MIN).ravel()
-    inked = cv2.reduce(ink, 0, cv2.REDUCE_MAX).ravel() > 0
+    darkest = cv2.bitwise_or(gray, cv2.compare(ink, 0, cv2.CMP_EQ)).min(axis=0)  # paper reads 255
+    inked = ink.max(axis=0) > 0
     return float(np.median(255 - darkest[inked].astype(np.int16))) if inked.any() else 255.0
 
 
