@@ -179,22 +179,17 @@ def measure_scale(page: Page, layout: LeadLayout, px_per_second: float | None = 
     return Scale(px_s, assumed, "assumed 10 mm/mV", 0)
 
 
-def _nearest(column: list[tuple[int, int]], y: float) -> tuple[tuple[int, int] | None, float]:
-    """The run nearest ``y`` (0 when it covers it; the longer one on a tie) and its distance."""
-    best, best_distance = None, float("inf")
-    for a, b in column:
-        distance = a - y if a > y else (y - b if y > b else 0.0)
-        if distance < best_distance or (distance == best_distance and best and b - a > best[1] - best[0]):
-            best, best_distance = (a, b), distance
-    return best, best_distance
-
-
 def _track(runs, order, y: float, step_limit: float, max_jump: float, chosen: list) -> None:
     """Follow the trace over the columns in ``order`` from height ``y``: in each column the run
     nearest the last position, if it is within reach (reach grows over columns with no ink)."""
     missed = 0
     for x in order:
-        best, distance = _nearest(runs[x], y)
+        # _nearest, inlined: this loop runs for every column of every lead (~2700 times a scan).
+        best, distance = None, float("inf")
+        for a, b in runs[x]:
+            d = a - y if a > y else (y - b if y > b else 0.0)
+            if d < distance or (d == distance and best and b - a > best[1] - best[0]):
+                best, distance = (a, b), d
         if best is None or distance > min(max_jump, step_limit * (1 + missed)):
             missed += 1
             continue
