@@ -190,8 +190,8 @@ def _with_shaded_paper(
         return mask, found
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     paper = mask > 0
-    saturation = _percentile(hsv[..., 1][paper], 90) + config.shade_saturation
-    level = config.shade_level * _percentile(hsv[..., 2][paper], 50)
+    saturation = _percentile(hsv, 90, paper, channel=1) + config.shade_saturation
+    level = config.shade_level * _percentile(hsv, 50, paper, channel=2)
     chosen = np.zeros(count, np.uint8)
     chosen[large] = 1
     # The hull of the pieces' outlines is theirs (a convex hull's corners lie on the outline), at a
@@ -539,17 +539,19 @@ def _pinkness(bgr: np.ndarray, green_gain: float = 1.0) -> np.ndarray:
     redder), green first scaled by ``green_gain`` (_paper_balance: the paper then reads 0 under warm
     or cool light alike): a pink or red grid's lines, whatever the light's brightness. Red under
     PINK_FLOOR counts as that much: ink and shadows' dark pixels would otherwise swing wildly."""
-    _, green, red = cv2.split(bgr)
+    green, red = cv2.extractChannel(bgr, 1), cv2.extractChannel(bgr, 2)  # cv2.split is ~3x slower
     redder = cv2.subtract(red.astype(np.float32), green.astype(np.float32) * np.float32(green_gain))
     ratio = cv2.divide(redder, cv2.max(red, PINK_FLOOR).astype(np.float32), scale=255.0)
     return cv2.max(ratio, 0.0)
 
 
-def _percentile(values: np.ndarray, q: float) -> float:
-    """np.percentile(values, q) of a uint8 array (np.median's at 50), to the last bit (its linear
+def _percentile(values: np.ndarray, q: float, where: np.ndarray | None = None, channel: int = 0) -> float:
+    """np.percentile(values, q) of a uint8 image (np.median's at 50), to the last bit (its linear
     interpolation between order statistics), from a histogram: a sixth of the time on a search
-    copy (~0.4 ms, not 2.2)."""
-    counts = np.bincount(values.ravel(), minlength=256)
+    copy (~0.4 ms, not 2.2; OpenCV's histogram ~0.1). With ``where`` (a mask of the image's size),
+    of the pixels it marks only; ``channel``: which channel of a colour image."""
+    mask = None if where is None else where.view(np.uint8) if where.dtype == bool else where
+    counts = cv2.calcHist([values], [channel], mask, [256], [0, 256]).ravel().astype(np.int64)  # exact below 2^24
     n = int(counts.sum())
     index = np.true_divide(q, 100) * (n - 1)
     below = int(np.floor(index))
@@ -565,7 +567,7 @@ def _paper_balance(small: np.ndarray, score: np.ndarray) -> float:
     in: warm light makes paper redder, cool light greener, and a pale grid line mixed with paper at
     a small scale would otherwise read as the paper's tint."""
     pale = score >= _percentile(score, 90)
-    red, green = _percentile(small[..., 2][pale], 50), _percentile(small[..., 1][pale], 50)
+    red, green = _percentile(small, 50, pale, channel=2), _percentile(small, 50, pale, channel=1)
     return red / green if green > 0 else 1.0
 
 
@@ -573,7 +575,8 @@ def _paper_score(bgr: np.ndarray) -> np.ndarray:
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
     # Warm light tints paper yellow, but much less than it saturates wood or cloth: brightness less
     # half the saturation separates paper from most desks whatever the light's colour.
-    return np.clip(hsv[..., 2].astype(np.int16) - hsv[..., 1].astype(np.int16) // 2, 0, 255).astype(np.uint8)
+    # Saturating at 0; channel by channel (numpy's int16 arithmetic took 4x as long, cv2.split 3x).
+    return cv2.subtract(cv2.extractChannel(hsv, 2), cv2.extractChannel(hsv, 1) >> 1)
 
 
 def _looks_scanned(thumbnail: np.ndarray, config: SheetConfig) -> bool:
