@@ -297,11 +297,10 @@ def _follow(
         y = (chosen[anchor][0] + chosen[anchor][1]) / 2
         _track(runs, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
     thickness = _stroke_width(run_a, run_b)
-    xs = np.array([x for x in range(width) if chosen[x] is not None], dtype=int)
-    if xs.size == 0:
+    picked = [(x, run[0], run[1]) for x, run in enumerate(chosen) if run is not None]
+    if not picked:
         return np.zeros(0), np.zeros(0)
-    a = np.array([chosen[x][0] for x in xs])
-    b = np.array([chosen[x][1] for x in xs])
+    xs, a, b = np.array(picked, dtype=int).T
     # Darkness-weighted centre of each run. Only short runs' centres are used (a long one is a
     # stroke, an apex or a stub, placed below), so each is summed over at most 2 x thickness rows
     # (integer sums in float64: exact, whatever the order).
@@ -340,14 +339,8 @@ def _follow(
     centre_at[xs] = centre
     stub = np.zeros(width, bool)
     level_at = np.full(width, np.nan)
-    x = 0
-    while x < width:
-        if not is_long[x]:
-            x += 1
-            continue
-        end = x
-        while end + 1 < width and is_long[end + 1]:
-            end += 1
+    edges = np.flatnonzero(np.diff(np.r_[False, is_long, False].astype(np.int8)))  # each long run's ends
+    for x, end in zip(edges[0::2].tolist(), (edges[1::2] - 1).tolist()):  # the runs, not every column
         left_ok = x == 0 or flat[x - 1]
         right_ok = end == width - 1 or flat[end + 1]
         if end - x < 2 and left_ok and right_ok and not (x == 0 and end == width - 1):
@@ -355,7 +348,6 @@ def _follow(
             if sides:
                 stub[x : end + 1] = True
                 level_at[x : end + 1] = float(np.mean(sides))
-        x = end + 1
     value = np.where(stub[xs], np.clip(level_at[xs], a + thickness / 2, b - thickness / 2), value)
     # A steep stroke enters the column at the end of its run nearer the previous column's trace and
     # leaves at the other end.
