@@ -283,10 +283,9 @@ def _unturned(points: np.ndarray, turns: int, shape: tuple[int, ...]) -> np.ndar
 
 def straighten(sheet: Sheet, page: Page, layout: LeadLayout, leads: LeadConfig,
                config: KeystoneConfig = KeystoneConfig()) -> Sheet | None:  # fmt: skip
-    """``sheet`` warped so that its printed page is straight, when it was taken as it is (no sheet
-    found round it) and its page as read is keystoned; else None."""
-    if sheet.rectified:
-        return None  # flattened from the sheet's own corners already
+    """``sheet`` warped so that its printed page is straight, when its page as read is keystoned
+    (taken as it is, a photo the page fills; or flattened from corners found a little off: a
+    finger over a corner, a striped cloth taken for paper); else None."""
     ends = marker_ends(page, layout, leads, config)
     if ends is None:
         return None
@@ -319,5 +318,11 @@ def straighten(sheet: Sheet, page: Page, layout: LeadLayout, leads: LeadConfig,
     )  # fmt: skip
     corners = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], np.float64).reshape(-1, 1, 2)
     corners = cv2.perspectiveTransform(corners, np.linalg.inv(homography)).reshape(-1, 2)
-    corners = _unturned(corners, sheet.quarter_turns, image.shape)  # Sheet.corners: the source's pixels
+    if sheet.rectified:  # through the flattening, approximately (a bent sheet's is not a perspective)
+        h, w = image.shape[:2]
+        flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        to_photo = cv2.getPerspectiveTransform(flat, sheet.corners.astype(np.float32))
+        corners = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), to_photo).reshape(-1, 2)
+    else:
+        corners = _unturned(corners, sheet.quarter_turns, image.shape)  # Sheet.corners: the source's pixels
     return Sheet(warped, corners.astype(np.float32), "rows", sheet.quarter_turns)

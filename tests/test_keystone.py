@@ -70,6 +70,21 @@ def test_a_slanted_photo_is_straightened_and_keeps_the_flat_scans_label(classifi
     assert corners[0][0] < 0 and corners[1][0] > w and corners[2][1] > h
 
 
+def test_a_sheet_flattened_from_corners_a_little_off_is_straightened_too():
+    """A finger over a corner or a striped cloth taken for paper leaves the flattened sheet itself
+    keystoned: it is straightened the same way, its corners carried back through the flattening."""
+    photo = _slanted(decode_image(SAMPLES[0]))
+    page, layout = _read(photo)
+    h, w = photo.shape[:2]
+    taken = straighten(Sheet(photo, None, "frame"), page, layout, CONFIG.leads)
+    # As if this page had been flattened out of a photo where it sat 100 px right and 50 px down.
+    where = np.float32([[0, 0], [w, 0], [w, h], [0, h]]) + np.float32([100, 50])
+    flattened = straighten(Sheet(photo, where, "paper"), page, layout, CONFIG.leads)
+    assert taken is not None and flattened is not None and flattened.found_by == "rows"
+    assert np.array_equal(flattened.image, taken.image)
+    assert np.allclose(flattened.corners, taken.corners + np.float32([100, 50]), atol=0.01)
+
+
 def test_digitize_reads_a_slanted_photo_straightened():
     scan = decode_image(SAMPLES[0])
     straight = read_ecg(_slanted(scan))
