@@ -261,8 +261,11 @@ def _rows(strokes: list[_Stroke], height: int, config: LeadConfig) -> list[list[
     return rows
 
 
-def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadConfig()) -> LeadLayout:
-    """Lead panels from the ink (ink_mask without marker_mask) of a page at work size. Raises LayoutError."""
+def find_leads(
+    ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadConfig(), span: tuple[float, float] | None = None
+) -> LeadLayout:
+    """Lead panels from the ink (ink_mask without marker_mask) of a page at work size; ``span``: where
+    the rows start and end, when known better than their ink says (edge.layout). Raises LayoutError."""
     height, width = ink.shape
     rows = _rows(_strokes(ink, config), height, config)
     # Keep rows that span a good part of the page: a stray long word or a signature is not a lead row.
@@ -285,6 +288,8 @@ def find_leads(ink: np.ndarray, scale: float = 1.0, config: LeadConfig = LeadCon
     whole = [(a, b) for a, b in extents if b - a >= 0.9 * widest]
     trace_x0 = float(np.median([a for a, _ in whole]))
     trace_x1 = float(np.median([b for _, b in whole]))
+    if span is not None:
+        x0, x1 = trace_x0, trace_x1 = span
     column_width = (x1 - x0) / columns
     panel_width = column_width * PANEL_SECONDS / (SECONDS_PER_ROW / columns)
     panel_height = config.panel_height * panel_width

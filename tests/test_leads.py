@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.leads import LEAD_NAMES, LayoutError, LeadConfig
+from edge.leads import LEAD_NAMES, LayoutError, LeadConfig, find_leads
 from edge.preprocess import PreprocessConfig, decode_image, preprocess
 from tests.conftest import sample_files
 from train.relayout import LAYOUTS
@@ -197,7 +197,6 @@ def test_a_hard_shadows_edge_is_not_ink_when_the_paper_is_estimated_with_steps(s
 def test_a_ruled_line_that_blur_joined_to_letters_is_not_a_lead_row():
     """Out of focus, a header's rule and the words above and below it become one component that
     swings like a trace; read as the first lead row, it moved every lead down a row."""
-    from edge.leads import find_leads
     from edge.page import read_page
 
     config = PreprocessConfig(view="traces")
@@ -211,3 +210,23 @@ def test_a_ruled_line_that_blur_joined_to_letters_is_not_a_lead_row():
         ink[y - 9 : y, x : x + 2] = 1
         ink[y + 4 : y + 12 + x % 5, x + 9 : x + 11] = 1
     assert find_leads(ink, 1.0, config.leads).row_baselines == before
+
+
+def test_rows_whose_start_a_shadow_hides_are_timed_by_their_markers():
+    """Ink lost over the rows' first second (a hard shadow or a finger over it on a photo): the rows
+    were found from there on, their 10 s squeezed into less page (the time scale off by a tenth);
+    the lead-switch markers, 2.5 s apart, say where the rows start."""
+    from edge.layout import find_layout
+    from edge.page import read_page
+
+    config = PreprocessConfig(view="traces")
+    page = read_page(decode_image(sample_files()[0]), config.work_size, config.leads)
+    flat = find_layout(page, config.leads)
+    ink = page.ink.copy()
+    ink[:, int(flat.x_start) - 3 : int(flat.x_start + 0.12 * (flat.x_end - flat.x_start))] = 0
+    hidden = replace(page, ink=ink)
+    assert find_leads(hidden.traces, page.scale, config.leads).px_per_second < 0.95 * flat.px_per_second
+    layout = find_layout(hidden, config.leads)
+    assert layout.px_per_second == pytest.approx(flat.px_per_second, rel=0.02)
+    assert layout.x_start == pytest.approx(flat.x_start, abs=0.02 * (flat.x_end - flat.x_start))
+    assert layout.panels[3].x0 == pytest.approx(flat.panels[3].x0, abs=3)  # aVR, after the first marker
