@@ -189,6 +189,7 @@ def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig(), leaning: boo
 # Of the page width: ink straight along one pixel row this far is a ruled line. A trace's baseline
 # is broken by a wave at least every beat (~1.5 s at 40 bpm, 15% of a row) and by each lead's switch.
 RULED_LINE = 0.25
+RULED_SHARE = 0.9  # of the component's own width
 
 
 @dataclass(frozen=True)
@@ -218,13 +219,14 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
     candidate = (w >= config.min_stroke_width * width) & (h >= config.min_stroke_swing * height)
     candidate &= area <= config.max_stroke_fill * w.astype(np.float64) * h
     found = []
-    ruled = np.ones((1, int(RULED_LINE * width)), np.uint8)
     for i in np.flatnonzero(candidate[1:]) + 1:
         x, y, w, h, area = stats[i]
         own = labels[y : y + h, x : x + w] == i
         # A ruled line (a header's rule) that blur joined to the letters above and below it swings
-        # like a trace; a trace never runs straight along one pixel row this far.
-        if w >= ruled.shape[1] and cv2.erode(own.view(np.uint8), ruled, borderValue=0).any():
+        # like a trace; a trace never runs straight along one pixel row this far and across nearly
+        # all of itself (a rhythm strip's long pause, a sinus arrest, is straight for a stretch only).
+        ruled = max(1, int(RULED_LINE * width), int(RULED_SHARE * w))
+        if w >= ruled and cv2.erode(own.view(np.uint8), np.ones((1, ruled), np.uint8), borderValue=0).any():
             continue
         ys, xs = np.nonzero(own)
         per_column = np.bincount(xs, minlength=w)

@@ -230,3 +230,18 @@ def test_rows_whose_start_a_shadow_hides_are_timed_by_their_markers():
     assert layout.px_per_second == pytest.approx(flat.px_per_second, rel=0.02)
     assert layout.x_start == pytest.approx(flat.x_start, abs=0.02 * (flat.x_end - flat.x_start))
     assert layout.panels[3].x0 == pytest.approx(flat.panels[3].x0, abs=3)  # aVR, after the first marker
+
+
+def test_a_rhythm_strip_with_a_long_pause_is_still_a_lead_row():
+    """A pause of ~3 s (sinus arrest) runs straight along one pixel row for over a quarter of the
+    page, with no lead-switch marker to break it: the strip is still a trace, not a ruled line."""
+    from edge.page import read_page
+
+    config = PreprocessConfig(view="traces")
+    ink = read_page(decode_image(sample_files()[0]), config.work_size, config.leads).traces.copy()
+    before = find_leads(ink, 1.0, config.leads)
+    baseline, (x0, x1) = int(round(before.row_baselines[-1])), before.row_extents[-1]
+    a, b = int(x0 + 0.3 * (x1 - x0)), int(x0 + 0.62 * (x1 - x0))
+    ink[baseline - 40 : baseline + 40, a:b] = 0
+    ink[baseline - 1 : baseline + 2, a - 2 : b + 2] = 1
+    assert find_leads(ink, 1.0, config.leads).row_baselines == pytest.approx(before.row_baselines, abs=1.5)
