@@ -21,11 +21,13 @@ Leads are column-major in both standard layouts: 3x4 columns are (I II III) (aVR
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from statistics import median  # of a few Python numbers: numpy's costs ~40 us each
 
 import cv2
 import numpy as np
 
 from edge.components import components
+from edge.stats import line_fit, median_count
 
 LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 # The canonical tiling: 4 rows of 3 leads (LEAD_NAMES in reading order), nearly square for
@@ -205,9 +207,9 @@ def _straight(xs: np.ndarray, ys: np.ndarray, per_column: np.ndarray, swing: flo
     its baseline whatever the slant."""
     columns = np.nonzero(per_column)[0]
     centre = np.bincount(xs, weights=ys, minlength=per_column.size)[columns] / per_column[columns]
-    slope, intercept = np.polyfit(columns, centre, 1)
+    slope, intercept = line_fit(columns, centre)
     offset = ys - (slope * xs + intercept)
-    return float(offset.max() - offset.min()) - float(np.median(per_column[columns])) < swing
+    return float(offset.max() - offset.min()) - median_count(per_column[columns]) < swing
 
 
 def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
@@ -233,7 +235,7 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
         # Traces are present at almost every column they span; a line of words is not.
         if np.count_nonzero(per_column) < 0.7 * w:
             continue
-        if h - np.median(per_column[per_column > 0]) < config.min_stroke_swing * height:
+        if h - median_count(per_column[per_column > 0]) < config.min_stroke_swing * height:
             continue
         if _straight(xs, ys, per_column, config.min_stroke_swing * height):
             continue
@@ -280,16 +282,16 @@ def find_leads(
     else:
         raise LayoutError(f"found {len(rows)} trace rows; a 12-lead printout has at least 3")
     leads = rows[:lead_rows]
-    x0 = float(np.median([min(s.x0 for s in row) for row in leads]))
-    x1 = float(np.median([max(s.x1 for s in row) for row in leads]))
+    x0 = float(median([min(s.x0 for s in row) for row in leads]))
+    x1 = float(median([max(s.x1 for s in row) for row in leads]))
     # Where the traces start and end, for the signals: from the rows found whole (a row whose QRS
     # complexes run into the next row's may be found only in part). The panels keep the median of
     # all lead rows above, which the shipped models were trained on (it differs on 1 of 499 scans).
     extents = [(min(s.x0 for s in row), max(s.x1 for s in row)) for row in leads]
     widest = max(b - a for a, b in extents)
     whole = [(a, b) for a, b in extents if b - a >= 0.9 * widest]
-    trace_x0 = float(np.median([a for a, _ in whole]))
-    trace_x1 = float(np.median([b for _, b in whole]))
+    trace_x0 = float(median([a for a, _ in whole]))
+    trace_x1 = float(median([b for _, b in whole]))
     if span is not None:
         x0, x1 = trace_x0, trace_x1 = span
     column_width = (x1 - x0) / columns
@@ -299,7 +301,7 @@ def find_leads(
     boxes = []
     for lead in range(12):
         column, row = divmod(lead, per_column)
-        baseline = float(np.median([s.baseline for s in leads[row]]))
+        baseline = float(median([s.baseline for s in leads[row]]))
         left = x0 + column * column_width
         top = baseline - config.above_baseline * panel_height
         boxes.append(
@@ -319,7 +321,7 @@ def find_leads(
         scale,
         x_start=trace_x0,
         x_end=trace_x1,
-        row_baselines=tuple(float(np.median([s.baseline for s in row])) for row in rows),
+        row_baselines=tuple(float(median([s.baseline for s in row])) for row in rows),
         row_extents=tuple((float(min(s.x0 for s in row)), float(max(s.x1 for s in row))) for row in rows),
     )
 

@@ -26,6 +26,7 @@ import numpy as np
 from edge.components import components
 from edge.leads import GAIN_MM_PER_MV, LEAD_NAMES, PAPER_SPEED_MM_S, SECONDS_PER_ROW, LeadLayout
 from edge.page import Page
+from edge.stats import median_count
 
 FS = 500.0  # Hz: every digitized lead is resampled to this rate
 MIN_COVERAGE = 0.5  # a lead followed over less than this share of its time is reported missing
@@ -107,24 +108,23 @@ def _run_arrays(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every run of ink of a 0/1 image down its columns: column, first row, last row (by column,
     then top to bottom)."""
     height, width = ink.shape
-    padded = np.zeros((width, height + 2), np.int8)  # column-major, so the search runs over contiguous rows
-    padded[:, 1:-1] = ink.T != 0  # any non-zero is ink: a stray 255 must not unpair the runs
-    change = np.diff(padded, axis=1)  # (width, height + 1): +1 where a run starts, -1 past its end
-    x, y = np.nonzero(change)  # a run's start and its end follow each other in its column
+    if not height or not width:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, np.intp)
+    # Column-major, so the search runs over contiguous rows; any non-zero is ink (a stray 255 must
+    # not unpair the runs).
+    inked = cv2.transpose(ink) != 0 if ink.dtype == np.uint8 else ink.T != 0
+    change = np.empty((width, height + 1), bool)  # where a run starts, and just past its end
+    change[:, 0], change[:, -1] = inked[:, 0], inked[:, -1]
+    np.not_equal(inked[:, 1:], inked[:, :-1], out=change[:, 1:-1])
+    # A run's start and its end follow each other in its column. One flat search and a divmod: 2-D
+    # np.nonzero took ~0.15 ms a lead, holding the GIL the folder pass's workers share.
+    x, y = np.divmod(np.flatnonzero(change), height + 1)
     return x[0::2], y[0::2], y[1::2] - 1
-
-
-def _runs_by_column(x: np.ndarray, a: np.ndarray, b: np.ndarray, width: int) -> list[list[tuple[int, int]]]:
-    """Per column, the (first, last) row of each run of ink, top to bottom (for the tracker)."""
-    runs: list[list[tuple[int, int]]] = [[] for _ in range(width)]
-    for column, first, last in zip(x.tolist(), a.tolist(), b.tolist()):
-        runs[column].append((first, last))
-    return runs
 
 
 def _stroke_width(a: np.ndarray, b: np.ndarray) -> float:
     """Typical vertical thickness of the trace, in px (most columns cross a flat stretch)."""
-    return float(np.median(b - a + 1)) if a.size else 1.0
+    return median_count(b - a + 1) if a.size else 1.0
 
 
 def find_pulse_heights(page: Page, layout: LeadLayout, px_per_second: float) -> list[float]:
@@ -179,23 +179,39 @@ def measure_scale(page: Page, layout: LeadLayout, px_per_second: float | None = 
     return Scale(px_s, assumed, "assumed 10 mm/mV", 0)
 
 
-def _track(runs, order, y: float, step_limit: float, max_jump: float, chosen: list) -> None:
+def _track(
+    starts: list[int], first: list[int], last: list[int], order, y: float, step_limit: float, max_jump: float,
+    chosen: list[int],
+) -> None:  # fmt: skip
     """Follow the trace over the columns in ``order`` from height ``y``: in each column the run
-    nearest the last position, if it is within reach (reach grows over columns with no ink)."""
+    nearest the last position (``chosen[column]``: its index), if it is within reach (reach grows
+    over columns with no ink). Column x's runs are ``first``/``last`` rows [starts[x], starts[x + 1]).
+    Plain lists and a one-run fast path: this loop runs for every column of every lead, holding
+    the GIL that the folder pass's workers share."""
     missed = 0
+    limit = min(max_jump, step_limit)
     for x in order:
-        # _nearest, inlined: this loop runs for every column of every lead (~2700 times a scan).
-        best, distance = None, float("inf")
-        for a, b in runs[x]:
-            d = a - y if a > y else (y - b if y > b else 0.0)
-            if d < distance or (d == distance and best and b - a > best[1] - best[0]):
-                best, distance = (a, b), d
-        if best is None or distance > min(max_jump, step_limit * (1 + missed)):
+        lo, hi = starts[x], starts[x + 1]
+        if hi - lo == 1:  # most columns: one run
+            a, b = first[lo], last[lo]
+            distance = a - y if a > y else (y - b if y > b else 0.0)
+            best = lo
+        else:
+            best, distance = -1, float("inf")
+            for i in range(lo, hi):
+                a, b = first[i], last[i]
+                d = a - y if a > y else (y - b if y > b else 0.0)
+                if d < distance or (d == distance and best >= 0 and b - a > last[best] - first[best]):
+                    best, distance = i, d
+        if best < 0 or distance > limit:
             missed += 1
+            limit = min(max_jump, step_limit * (1 + missed))
             continue
         chosen[x] = best
-        y = (best[0] + best[1]) / 2
-        missed = 0
+        y = (first[best] + last[best]) / 2
+        if missed:
+            missed = 0
+            limit = min(max_jump, step_limit)
 
 
 def _steep(pos: np.ndarray, val: np.ndarray) -> np.ndarray:
@@ -232,7 +248,6 @@ def _row_points(
     alone = (~same_prev | (crossing - prev_x >= ROW_SEPARATION)) & (~same_next | (next_x - crossing >= ROW_SEPARATION))
     keep = alone & (rows >= 0) & (rows < height)
     rows, x, lower, upper, along = rows[keep], crossing[keep], lower[keep], upper[keep], along[keep]
-    darkness = np.maximum(0.0, 255.0 - ROW_DARKNESS - gray.astype(np.float32))
     offsets = np.arange(int(np.ceil(2 * ROW_WINDOW)) + 2)
     mass = np.zeros(x.size)
     for _ in range(ROW_PASSES):
@@ -240,7 +255,10 @@ def _row_points(
         cols = np.floor(left).astype(int)[:, None] + offsets[None, :]
         share = np.clip(np.minimum(cols + 1, right[:, None]) - np.maximum(cols, left[:, None]), 0.0, 1.0)
         share[(cols < 0) | (cols >= width)] = 0.0
-        weight = darkness[rows[:, None], np.clip(cols, 0, width - 1)] * share
+        # Darkness of only the pixels weighed (of the whole band it cost ~0.5 ms a lead).
+        pixels = gray[rows[:, None], np.clip(cols, 0, width - 1)].astype(np.float32)
+        darkness = np.maximum(0.0, 255.0 - ROW_DARKNESS - pixels)
+        weight = darkness * share
         mass = weight.sum(axis=1)
         x = np.where(mass > 0, (weight * (cols + 0.5)).sum(axis=1) / np.maximum(mass, 1e-9), x)
     found = mass > 0
@@ -280,27 +298,32 @@ def _follow(
     segment's ends."""
     width = ink.shape[1]
     run_x, run_a, run_b = _run_arrays(ink)
-    runs = _runs_by_column(run_x, run_a, run_b, width)
-    chosen: list[tuple[int, int] | None] = [None] * width
+    starts = np.searchsorted(run_x, np.arange(width + 1)).tolist()  # column x's runs: [starts[x], starts[x + 1])
     # The anchor: of the middle half's columns, the one whose nearest run is nearest the baseline
     # (the leftmost on a tie).
-    middle = (run_x >= width // 4) & (run_x < max(width // 4 + 1, 3 * width // 4))
-    if not middle.any():
+    lo, hi = starts[width // 4], starts[min(width, max(width // 4 + 1, 3 * width // 4))]
+    if hi <= lo:
         return np.zeros(0), np.zeros(0)
-    mx, ma, mb = run_x[middle], run_a[middle], run_b[middle]
+    mx, ma, mb = run_x[lo:hi], run_a[lo:hi], run_b[lo:hi]
     distance = np.where(ma > start_y, ma - start_y, np.where(start_y > mb, start_y - mb, 0.0))
-    first = np.flatnonzero(np.r_[True, mx[1:] != mx[:-1]])
+    column_start = np.empty(mx.size, bool)
+    column_start[0] = True
+    np.not_equal(mx[1:], mx[:-1], out=column_start[1:])
+    first = np.flatnonzero(column_start)
     nearest = np.minimum.reduceat(distance, first)
     anchor = int(mx[first[int(np.argmin(nearest))]])
-    _track(runs, range(anchor, width), start_y, step_limit, max_jump, chosen)
-    if chosen[anchor] is not None:
-        y = (chosen[anchor][0] + chosen[anchor][1]) / 2
-        _track(runs, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
+    tops, bottoms = run_a.tolist(), run_b.tolist()
+    chosen = [-1] * width
+    _track(starts, tops, bottoms, range(anchor, width), start_y, step_limit, max_jump, chosen)
+    if chosen[anchor] >= 0:
+        y = (tops[chosen[anchor]] + bottoms[chosen[anchor]]) / 2
+        _track(starts, tops, bottoms, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
     thickness = _stroke_width(run_a, run_b)
-    picked = [(x, run[0], run[1]) for x, run in enumerate(chosen) if run is not None]
-    if not picked:
+    picked = np.array(chosen)
+    xs = np.flatnonzero(picked >= 0)
+    if not xs.size:
         return np.zeros(0), np.zeros(0)
-    xs, a, b = np.array(picked, dtype=int).T
+    a, b = run_a[picked[xs]], run_b[picked[xs]]
     # Darkness-weighted centre of each run. Only short runs' centres are used (a long one is a
     # stroke, an apex or a stub, placed below), so each is summed over at most 2 x thickness rows
     # (integer sums in float64: exact, whatever the order).
@@ -339,7 +362,7 @@ def _follow(
     centre_at[xs] = centre
     stub = np.zeros(width, bool)
     level_at = np.full(width, np.nan)
-    edges = np.flatnonzero(np.diff(np.r_[False, is_long, False].astype(np.int8)))  # each long run's ends
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], is_long, [False])).astype(np.int8)))  # each long run's ends
     for x, end in zip(edges[0::2].tolist(), (edges[1::2] - 1).tolist()):  # the runs, not every column
         left_ok = x == 0 or flat[x - 1]
         right_ok = end == width - 1 or flat[end + 1]
