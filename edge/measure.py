@@ -33,6 +33,12 @@ PR_SEGMENT_S = (0.04, 0.01)  # isoelectric window before QRS onset (from, to)
 Q_MIN_MV = 0.1
 Q_MIN_S = 0.04
 Q_R_RATIO = 0.25
+# The delineator sometimes labels a P or T wave QRS (a tall T after a small QRS, a notched P): a
+# "QRS" swinging under this share of the typical QRS's swing (the median of the larger half) is
+# dropped. On the 499 shared scans the rate within 3 bpm of the device's printed one: 95.4% -> 96.8%
+# (flat from 0.5 to 0.6 of the swing; 0.7 drops real beats); those false beats also broke the RR
+# series the irregular-rhythm and premature-beat statements read.
+QRS_MIN_SHARE = 0.5
 T_INVERTED_MV = -0.1
 T_SEARCH_FROM_J_S = 0.08
 
@@ -86,6 +92,20 @@ def _mean(values: np.ndarray) -> float:
     """Mean of the known samples; NaN when none is known (without numpy's warning)."""
     known = values[~np.isnan(values)]
     return float(known.mean()) if known.size else float("nan")
+
+
+def _qrs_beats(mv: np.ndarray, beats: list[Beat]) -> list[Beat]:
+    """``beats`` without those whose QRS swings under QRS_MIN_SHARE of the typical QRS's."""
+    if len(beats) < 3:
+        return beats
+    swings = []
+    for beat in beats:
+        span = mv[int(beat.qrs_on) : int(np.ceil(beat.qrs_off)) + 1]
+        known = span[~np.isnan(span)]
+        swings.append(float(known.max() - known.min()) if known.size else 0.0)
+    ordered = np.sort(swings)
+    typical = float(np.median(ordered[-max(3, len(ordered) // 2) :]))
+    return [beat for beat, swing in zip(beats, swings) if swing >= QRS_MIN_SHARE * typical]
 
 
 def _reference(ecg: Ecg) -> tuple[LeadSignal, str] | None:
@@ -176,7 +196,8 @@ def _window_beats(ecg: Ecg, reference: LeadSignal, delineator: Delineator) -> di
         if reference.start_s <= start and end <= ref_end + 1e-6:
             continue
         largest = max(column, key=lambda s: float(np.nanmax(s.mv) - np.nanmin(s.mv)))
-        out[start] = [_on_page(b, largest.start_s, fs) for b in delineator.beats(largest.mv, fs)]
+        beats = _qrs_beats(largest.mv, delineator.beats(largest.mv, fs))
+        out[start] = [_on_page(b, largest.start_s, fs) for b in beats]
     return out
 
 
@@ -193,7 +214,7 @@ def measure(ecg: Ecg, delineator: Delineator | None = None) -> Measurements:
         return _unknown()
     signal, source = reference
     delineator = delineator or Delineator.for_thread()
-    beats = delineator.beats(signal.mv, ecg.fs)
+    beats = _qrs_beats(signal.mv, delineator.beats(signal.mv, ecg.fs))
     if not beats:
         return _unknown(source)
     fs = ecg.fs

@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.cli import app
+from edge.delineate import Beat, Delineator
 from edge.layout import find_layout
 from edge.leads import LEAD_NAMES, LeadConfig
+from edge.measure import measure
 from edge.page import DETAIL_SIZE, detail_page, read_page
 from edge.pipeline import read_ecg, read_signals
 from edge.signals import _row_points, _steep
@@ -155,6 +157,23 @@ def test_measurements_of_a_known_rhythm(rendered):
     assert m.qrs_ms is not None and 40 <= m.qrs_ms <= 140
     assert m.axis_deg is not None and 10 <= m.axis_deg <= 80
     assert all(abs(v) < 0.1 for v in m.st_mv.values() if v is not None)
+
+
+def test_a_t_wave_the_delineator_calls_qrs_is_not_counted_as_a_beat(rendered):
+    truth, page = rendered
+    ecg = read_ecg(page.image).ecg
+    real = Delineator()
+
+    class CallsTWavesQrs:  # the delineator's mistake on some shared scans (PMI(17): 112 bpm for 73)
+        def beats(self, mv, fs):
+            beats = real.beats(mv, fs)
+            false = [Beat(r=int(b.t_on), qrs_on=b.t_on, qrs_off=b.t_off) for b in beats if np.isfinite(b.t_on)]
+            return sorted(beats + false, key=lambda b: b.r)
+
+    honest, fooled = measure(ecg, real), measure(ecg, CallsTWavesQrs())
+    assert fooled.beats == honest.beats >= 10
+    assert fooled.heart_rate_bpm == pytest.approx(72, abs=2)
+    assert fooled.rr_irregularity is not None and fooled.rr_irregularity < 0.05
 
 
 def test_st_elevation_is_measured_where_it_was_drawn():
