@@ -480,6 +480,11 @@ def benchmark(
         f"({report.folder_files} scans, {report.workers} worker(s))\n"
         f"memory: peak {mib(report.peak_rss_mib)} resident; {mib(report.loaded_rss_mib)} with the model loaded, "
         "before any scan"
+        + (
+            f"; of the resident memory, {mib(report.file_rss_mib)} are library files mapped read-only (shared)"
+            if report.file_rss_mib is not None
+            else ""
+        )
     )
 
 

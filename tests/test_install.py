@@ -99,6 +99,7 @@ def test_core_install_uses_the_packaged_models_and_nothing_from_the_extras(core_
     assert report["files"] == len(sample_files()) and report["interpreter"] == "ai_edge_litert"
     stages = {row["stage"] for row in report["latency"]}
     assert stages == {"decode", "sheet", "gate", "page", "signals", "inference", "total"}
+    assert 0 < report["file_rss_mib"] < report["peak_rss_mib"]  # Linux: the share of mapped library files
 
     # The app extra is not part of the core install: serve says so instead of crashing.
     serve = _run([core_venv / "ecg-edge", "serve", "--port", "9"], cwd=outside, check=False)
