@@ -363,16 +363,20 @@ class EcgClassifier:
             # workers busy: chunks waited for their slowest scan (~5% of a folder's time).
             queue = iter(paths)
             pending = deque((path, pool.submit(prepare, path)) for path in islice(queue, 8 * max(1, workers)))
-            while pending:
-                path, future = pending.popleft()
-                following = next(queue, None)
-                if following is not None:
-                    pending.append((following, pool.submit(prepare, following)))
-                prepared, error = future.result()
-                if prepared is None:
-                    yield FileOutcome(path, None, error)
-                else:
-                    yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
+            try:
+                while pending:
+                    path, future = pending.popleft()
+                    following = next(queue, None)
+                    if following is not None:
+                        pending.append((following, pool.submit(prepare, following)))
+                    prepared, error = future.result()
+                    if prepared is None:
+                        yield FileOutcome(path, None, error)
+                    else:
+                        yield FileOutcome(path, self._classify_preprocessed(*prepared), None)
+            finally:  # a caller that stops early, or an error: the scans not started yet are not prepared
+                for _, future in pending:
+                    future.cancel()
 
 
 def _open_members(card_path: Path, card: ModelCard, options: ClassifierOptions) -> tuple[EcgClassifier, ...]:

@@ -15,7 +15,7 @@ from edge.cli import app
 from edge.delineate import Beat, Delineator
 from edge.layout import find_layout
 from edge.leads import LEAD_NAMES, LeadConfig
-from edge.measure import measure
+from edge.measure import _qrs_beats, measure
 from edge.page import DETAIL_SIZE, detail_page, read_page
 from edge.pipeline import read_ecg, read_signals
 from edge.signals import _row_points, _steep
@@ -174,6 +174,32 @@ def test_a_t_wave_the_delineator_calls_qrs_is_not_counted_as_a_beat(rendered):
     assert fooled.beats == honest.beats >= 10
     assert fooled.heart_rate_bpm == pytest.approx(72, abs=2)
     assert fooled.rr_irregularity is not None and fooled.rr_irregularity < 0.05
+
+
+def _strip_with_beats(peaks_s, swings, fs=500.0, seconds=10.0):
+    """A flat strip with a QRS-like triangle of the given swing at each peak, and the beats a
+    delineator would give for them."""
+    mv = np.zeros(int(seconds * fs))
+    beats = []
+    for at, swing in zip(peaks_s, swings):
+        r = int(at * fs)
+        mv[r - 20 : r + 21] = swing * (1 - np.abs(np.arange(-20, 21)) / 20)
+        beats.append(Beat(r=r, qrs_on=r - 20.0, qrs_off=r + 20.0))
+    return mv, beats
+
+
+def test_a_small_beat_on_the_rhythm_is_kept_and_a_small_one_between_beats_is_dropped():
+    rhythm = np.arange(0.5, 10, 0.8)
+    swings = np.ones(rhythm.size)
+    swings[5] = 0.3  # a real beat, low (a fusion or an aberrant beat): its RR intervals are the rhythm's
+    false_t = rhythm[:-1] + 0.3  # a T wave the delineator called QRS, after every beat
+    peaks = np.concatenate([rhythm, false_t])
+    mv, beats = _strip_with_beats(peaks, np.concatenate([swings, np.full(false_t.size, 0.2)]))
+    kept = _qrs_beats(mv, sorted(beats, key=lambda b: b.r))
+    assert [b.r for b in kept] == [int(t * 500) for t in rhythm]
+    early = np.array([0.5, 1.3, 2.1, 2.6, 3.7, 4.5, 5.3])  # a small premature beat, then its pause
+    mv, beats = _strip_with_beats(early, [1, 1, 1, 0.3, 1, 1, 1])
+    assert len(_qrs_beats(mv, beats)) == len(early)
 
 
 def test_st_elevation_is_measured_where_it_was_drawn():

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,23 @@ def test_classify_files_keeps_order_and_matches_one_by_one(model_copy, tmp_path)
         for outcome in outcomes[:3] + outcomes[4:]:
             assert outcome.error is None
             assert outcome.result.probabilities == classifier.classify(outcome.path).probabilities
+
+
+def test_a_folder_pass_stopped_early_does_not_prepare_the_rest(model_copy, monkeypatch):
+    classifier = EcgClassifier.create_from_model_path(model_copy)
+    prepared = []
+
+    def slow_prepare(path):
+        prepared.append(path)
+        time.sleep(0.02)
+        raise ImageDecodeError(f"{path}: not a readable image")
+
+    monkeypatch.setattr(classifier, "_prepare", slow_prepare)
+    paths = [Path(f"scan{i}.jpg") for i in range(40)]
+    outcomes = classifier.classify_files(paths, workers=2)
+    assert next(outcomes).error == "not a readable image"
+    outcomes.close()
+    assert len(prepared) <= 6  # the two workers' scans in hand, not the 16 queued behind them
 
 
 def test_card_threshold_flags_uncertain_results_and_temperature_keeps_the_label(model_copy):

@@ -13,6 +13,10 @@ def test_median_count_is_numpys_median(size):
         assert median_count(values) == np.median(values)
 
 
+def test_median_count_of_nothing_is_nan():
+    assert np.isnan(median_count(np.zeros(0, int)))
+
+
 def test_line_fit_is_polyfits_line():
     rng = np.random.default_rng(1)
     x = np.arange(40)
@@ -28,3 +32,7 @@ def test_runs_down_columns():
     ]  # fmt: skip
     for empty in (np.zeros((0, 4), np.uint8), np.zeros((4, 0), np.uint8)):
         assert all(a.size == 0 for a in _run_arrays(empty))
+
+
+def test_line_fit_through_one_column_is_level():
+    assert line_fit(np.full(5, 3), np.array([1.0, 2, 3, 4, 5])) == (0.0, 3.0)
