@@ -192,6 +192,7 @@ def marker_mask(ink: np.ndarray, config: LeadConfig = LeadConfig(), leaning: boo
 # is broken by a wave at least every beat (~1.5 s at 40 bpm, 15% of a row) and by each lead's switch.
 RULED_LINE = 0.25
 RULED_SHARE = 0.9  # of the component's own width
+RULED_SLANT = np.ones((3, 1), np.uint8)  # a ruled line's run may step a pixel up or down (a slant)
 
 
 @dataclass(frozen=True)
@@ -225,11 +226,15 @@ def _strokes(ink: np.ndarray, config: LeadConfig) -> list[_Stroke]:
         x, y, w, h, area = stats[i]
         own = labels[y : y + h, x : x + w] == i
         # A ruled line (a header's rule) that blur joined to the letters above and below it swings
-        # like a trace; a trace never runs straight along one pixel row this far and across nearly
-        # all of itself (a rhythm strip's long pause, a sinus arrest, is straight for a stretch only).
+        # like a trace; a trace never runs straight this far and across nearly all of itself (a
+        # rhythm strip's long pause, a sinus arrest, is straight for a stretch only; each beat breaks
+        # the run). Straight within a pixel up or down: a photographed rule or sheet edge slants a
+        # little, and along one pixel row a sheet's edge ran 389 of its 664 px.
         ruled = max(1, int(RULED_LINE * width), int(RULED_SHARE * w))
-        if w >= ruled and cv2.erode(own.view(np.uint8), np.ones((1, ruled), np.uint8), borderValue=0).any():
-            continue
+        if w >= ruled:
+            thick = cv2.dilate(own.view(np.uint8), RULED_SLANT, borderValue=0)
+            if cv2.erode(thick, np.ones((1, ruled), np.uint8), borderValue=0).any():
+                continue
         ys, xs = np.nonzero(own)
         per_column = np.bincount(xs, minlength=w)
         # Traces are present at almost every column they span; a line of words is not.

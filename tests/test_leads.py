@@ -212,6 +212,27 @@ def test_a_ruled_line_that_blur_joined_to_letters_is_not_a_lead_row():
     assert find_leads(ink, 1.0, config.leads).row_baselines == before
 
 
+def test_a_slanted_sheet_edge_with_a_stub_of_desk_is_not_a_lead_row():
+    """A photo's sheet edge, kept at the top of the page read, slants a few pixels along its length
+    (no pixel row holds a quarter of the page of it) and, joined to a stripe of the cloth under the
+    sheet, swings like a trace: read as a rhythm strip, it gave a cloth photo an MI label."""
+    from edge.page import read_page
+
+    config = PreprocessConfig(view="traces")
+    ink = read_page(decode_image(sample_files()[0]), config.work_size, config.leads).traces.copy()
+    before = find_leads(ink, 1.0, config.leads).row_baselines
+    height, width = ink.shape
+    ink[: int(0.2 * height)] = 0
+    x0, x1, y = int(0.06 * width), int(0.7 * width), 3
+    for x in range(x0, x1):  # three pixels of slant over ~650 px, a pixel thick
+        ink[y + (3 * (x - x0)) // (x1 - x0), x] = 1
+    ink[y : y + int(0.12 * height), x0 - 16 : x0] = 1  # the stripe of cloth it touches
+    steps = [np.diff(np.r_[0, row.astype(int), 0]) for row in ink[: y + 4]]
+    run = max((np.flatnonzero(d == -1) - np.flatnonzero(d == 1)).max(initial=0) for d in steps)
+    assert run < 0.25 * width  # not straight along any one pixel row
+    assert find_leads(ink, 1.0, config.leads).row_baselines == before
+
+
 def test_rows_whose_start_a_shadow_hides_are_timed_by_their_markers():
     """Ink lost over the rows' first second (a hard shadow or a finger over it on a photo): the rows
     were found from there on, their 10 s squeezed into less page (the time scale off by a tenth);
