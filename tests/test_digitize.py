@@ -521,3 +521,16 @@ def test_an_out_of_focus_photo_is_sharpened_before_its_leads_are_read_and_a_scan
         darkness.clear()
         read_ecg(path)
         assert darkness and darkness[-1] > threshold + 20
+
+
+def test_a_6x2_lead_does_not_climb_the_deep_wave_of_the_row_above():
+    # aVR's S wave (-1.5 mV) reaches down to aVL's small R wave on a 6x2 page (rows ~18 mm apart):
+    # aVL used to follow aVR's stroke up (-9 dB, R waves read at +1.5 mV).
+    truth = synthetic_ecg(heart_rate=48, seed=100, rr_jitter=0.02)
+    reading = read_ecg(render_printout(truth, layout="6x2").image)
+    avl = reading.ecg.leads["aVL"]
+    assert avl.ok
+    assert np.nanmax(avl.mv) < 0.8  # its own R wave is 0.45 mV above the median
+    assert aligned_snr_db(_truth_window(truth, "aVL", avl.start_s, len(avl.mv)), avl.mv) > 12
+    avr = reading.ecg.leads["aVR"]
+    assert aligned_snr_db(_truth_window(truth, "aVR", avr.start_s, len(avr.mv)), avr.mv) > 12
