@@ -69,13 +69,14 @@ MARKER_SLACK = 1.5
 ANTI_ALIAS_PX = 0.3
 # Rows close together (6x2 pages: ~18 mm apart) meet where a deep wave of one row reaches the next
 # row's: a QRS of aVL rising into aVR's deep S wave was read as climbing aVR's stroke (rendered 6x2
-# printouts: aVL at -9 dB in every one). On a detail page the rows are read top to bottom, and the
-# row above's trace, as read, is not this row's ink where it lies farther than CLAIMED_INK of the
-# gap between the two baselines from this row's own (nearer, where both waves may cross, the ink
-# is left to this row: claiming all of it cut aVL's own R wave, -4.7 dB at worst; 0.5 let it climb
-# to the midpoint, 0.9 dB). Where the row above's trace took ink, a miss does not widen the
-# tracker's reach (it had jumped on to the row below's QRS). Rendered 6x2: aVL -9 -> 15-17 dB, the
-# 10th percentile 13.0 -> 14.8 dB; the shared scans' self-checks move by tenths either way.
+# printouts: aVL at -9 dB in every one). On a detail page the lead rows are read top to bottom, and
+# the row above's trace, as read, is not this row's ink where it lies farther than CLAIMED_INK of
+# the gap between the two baselines from this row's own (nearer, where both waves may cross, the
+# ink is left to this row: claiming all of it cut aVL's own R wave, -4.7 dB at worst; 0.5 let it
+# climb to the midpoint, 0.9 dB). Rendered 6x2: aVL -9 -> 15-17 dB, the 10th percentile 13.0 ->
+# 14.8 dB. A row above that is misread costs the row below the ink it took: the rhythm strips are
+# read without (with it, 6x2 strips fell by up to 7.8 dB where aVF had dived into the strip's R
+# wave, and rose by at most 0.5).
 CLAIMED_INK = 0.3
 
 
@@ -191,15 +192,13 @@ def measure_scale(page: Page, layout: LeadLayout, px_per_second: float | None = 
 
 def _track(
     starts: list[int], first: list[int], last: list[int], order, y: float, step_limit: float, max_jump: float,
-    chosen: list[int], held: tuple[list[float], list[float]] | None = None,
+    chosen: list[int],
 ) -> None:  # fmt: skip
     """Follow the trace over the columns in ``order`` from height ``y``: in each column the run
     nearest the last position (``chosen[column]``: its index), if it is within reach (reach grows
     over columns with no ink). Column x's runs are ``first``/``last`` rows [starts[x], starts[x + 1]).
     Plain lists and a one-run fast path: this loop runs for every column of every lead, holding
-    the GIL that the folder pass's workers share. ``held``: per column, the first and last row of
-    ink that the row above's trace took (CLAIMED_INK); a miss within reach of them does not widen
-    the reach."""
+    the GIL that the folder pass's workers share."""
     missed = 0
     limit = min(max_jump, step_limit)
     for x in order:
@@ -216,8 +215,6 @@ def _track(
                 if d < distance or (d == distance and best >= 0 and b - a > last[best] - first[best]):
                     best, distance = i, d
         if best < 0 or distance > limit:
-            if held is not None and held[0][x] - limit <= y <= held[1][x] + limit:
-                continue  # the row above's trace took the ink next to ours: wait for ours
             missed += 1
             limit = min(max_jump, step_limit * (1 + missed))
             continue
@@ -303,7 +300,7 @@ def _zigzag_turns(values: np.ndarray, entry_exit: np.ndarray, column: np.ndarray
 
 def _follow(
     ink: np.ndarray, gray: np.ndarray, start_y: float, step_limit: float, max_jump: float, spread: float,
-    by_rows: bool = False, held: tuple[list[float], list[float]] | None = None,
+    by_rows: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Points (column position, row; sub-pixel) of the trace in a band: one per column, two where a
     steep stroke crosses the column (it enters at one end of its run and leaves at the other, so
@@ -328,10 +325,10 @@ def _follow(
     anchor = int(mx[first[int(np.argmin(nearest))]])
     tops, bottoms = run_a.tolist(), run_b.tolist()
     chosen = [-1] * width
-    _track(starts, tops, bottoms, range(anchor, width), start_y, step_limit, max_jump, chosen, held)
+    _track(starts, tops, bottoms, range(anchor, width), start_y, step_limit, max_jump, chosen)
     if chosen[anchor] >= 0:
         y = (tops[chosen[anchor]] + bottoms[chosen[anchor]]) / 2
-        _track(starts, tops, bottoms, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen, held)
+        _track(starts, tops, bottoms, range(anchor - 1, -1, -1), y, step_limit, max_jump, chosen)
     thickness = _stroke_width(run_a, run_b)
     picked = np.array(chosen)
     xs = np.flatnonzero(picked >= 0)
@@ -474,10 +471,8 @@ def _read_segment(
     if right <= left or bottom <= top:
         return np.zeros(0), np.zeros(0)
     ink = page.traces[top:bottom, left:right].copy()
-    held = None
     if above and row > 0:
-        baselines = (layout.row_baselines[row - 1], layout.row_baselines[row])
-        held = _unclaimed(ink, above, (left, top), thickness, baselines)
+        _unclaim(ink, above, (left, top), thickness, (layout.row_baselines[row - 1], layout.row_baselines[row]))
     # Lead labels and specks are small components; the trace is long or tall.
     count, labels, stats = components(ink, connectivity=8)
     keep = (stats[:, cv2.CC_STAT_WIDTH] >= 0.04 * ink.shape[1]) | (stats[:, cv2.CC_STAT_HEIGHT] >= 3 * scale.px_per_mm)
@@ -486,24 +481,24 @@ def _read_segment(
     baseline = layout.row_baselines[row] - top
     band = page.gray[top:bottom, left:right]
     reach = {"step_limit": 0.5 * scale.px_per_mv, "max_jump": 0.5 * (bottom - top)}
-    positions, y = _follow(ink, band, baseline, spread=spread, by_rows=by_rows, held=held, **reach)
+    positions, y = _follow(ink, band, baseline, spread=spread, by_rows=by_rows, **reach)
     return positions + (left - int(np.floor(x0))), (baseline - y) / scale.px_per_mv
 
 
-def _unclaimed(
+def _unclaim(
     ink: np.ndarray, curves: list[np.ndarray], origin: tuple[int, int], thickness: float, baselines: tuple[float, float]
-) -> tuple[list[float], list[float]] | None:  # fmt: skip
+) -> None:  # fmt: skip
     """Clear from ``ink`` (a band whose top-left is page pixel ``origin``) the pixels that the row
-    above's ``curves`` (page x as the trace points' positions, page row) pass through, drawn
-    ``thickness`` + 1 px wide, where they are farther than CLAIMED_INK of the gap between the two
-    rows' ``baselines`` (above, own) from this row's; per column, the first and last row that lost
-    ink to them (inf and -inf where none did), or None when none did."""
+    above's ``curves`` (page x as the trace points' positions, page row) pass through, drawn a
+    pixel wider than the trace's ``thickness`` (OpenCV draws an odd number of rows), where they are
+    farther than CLAIMED_INK of the gap between the two rows' ``baselines`` (above, own) from this
+    row's."""
     above, own = baselines
     cut = min(ink.shape[0], int(round(own - CLAIMED_INK * (own - above))) - origin[1])
     reach = origin[1] + cut + thickness + 1  # curves entirely below this draw nothing in the region
     curves = [c for c in curves if len(c) >= 2 and c[:, 1].min() < reach]
     if cut <= 0 or not curves:
-        return None
+        return
     region = ink[:cut]  # a view: cleared in place
     claimed = np.zeros_like(region)
     shift = 4
@@ -511,14 +506,7 @@ def _unclaimed(
         # Positions are column edges (+ 0.5 at a column's centre), rows are pixel indices.
         points = np.round((curve - np.array([origin[0] + 0.5, origin[1]])) * (1 << shift)).astype(np.int32)
         cv2.polylines(claimed, [points], False, 1, int(np.ceil(thickness)) + 1, cv2.LINE_8, shift)
-    taken = (claimed & region).astype(bool)
-    if not taken.any():
-        return None
-    region[taken] = 0
-    lost = taken.any(axis=0)
-    first = np.where(lost, taken.argmax(axis=0), np.inf)
-    last = np.where(lost, cut - 1 - taken[::-1].argmax(axis=0), -np.inf)
-    return first.tolist(), last.tolist()
+    region[claimed > 0] = 0
 
 
 def _smoothed(mv: np.ndarray, sigma: float) -> np.ndarray:
@@ -682,8 +670,7 @@ def digitize(page: Page, layout: LeadLayout, rhythm: bool = True, by_rows: bool 
         points = _on_page_clock(raw, found[column], x0, g)
         leads[name] = _lead_signal(name, column * column_s, points, x0 - np.floor(x0), g.scale, column_s, g.smooth_px)
     ecg = Ecg(FS, layout.description, leads, (), g.scale)
-    last_row = [curves[c, layout.lead_rows - 1] for c in range(columns) if (c, layout.lead_rows - 1) in curves]
-    return _read_rhythm(ecg, page, layout, g, last_row) if rhythm else ecg
+    return _read_rhythm(ecg, page, layout, g) if rhythm else ecg
 
 
 def _page_curve(points: tuple[np.ndarray, np.ndarray], read_from: float, baseline: float, scale: Scale) -> np.ndarray:
@@ -701,9 +688,7 @@ def with_rhythm(ecg: Ecg, page: Page, layout: LeadLayout) -> Ecg:
     return _read_rhythm(ecg, page, layout, _geometry(page, layout))
 
 
-def _read_rhythm(ecg: Ecg, page: Page, layout: LeadLayout, g: _Geometry, above: list[np.ndarray] | None = None) -> Ecg:
-    """``ecg`` with the page's rhythm strips read; ``above``: the last lead row's traces as read (page
-    px), whose ink is not the first strip's (CLAIMED_INK)."""
+def _read_rhythm(ecg: Ecg, page: Page, layout: LeadLayout, g: _Geometry) -> Ecg:
     rhythm = []
     for row in range(layout.lead_rows, layout.lead_rows + layout.rhythm_rows):
         # A strip starts where the lead rows do, unless it was found whole and starts elsewhere (a
@@ -711,10 +696,7 @@ def _read_rhythm(ecg: Ecg, page: Page, layout: LeadLayout, g: _Geometry, above: 
         left, right = layout.row_extents[row]
         whole = right - left >= 0.9 * (layout.x_end - layout.x_start)
         x0 = (left if whole else layout.x_start) + g.half
-        x1 = x0 + (g.end - g.start)
-        points = _read_segment(page, layout, row, x0, x1, g.scale, g.spread, g.by_rows, above, 2 * g.half)
-        if g.by_rows:
-            above = [_page_curve(points, x0, layout.row_baselines[row], g.scale)]
+        points = _read_segment(page, layout, row, x0, x0 + (g.end - g.start), g.scale, g.spread, g.by_rows)
         points = _on_page_clock(points, x0, x0, g)
         strip_start = round((x0 - g.start) / g.scale.px_per_second, 3)
         signal = _lead_signal(None, strip_start, points, x0 - np.floor(x0), g.scale, SECONDS_PER_ROW, g.smooth_px)
