@@ -7,8 +7,8 @@
    3x4 + rhythm template and in 6x2, with and without grid, at scan and half resolution, as JPEG,
    and with photo-like degradations (albumentations), then digitized. Scored per lead with the
    PhysioNet Challenge 2024 SNR (best over time shifts up to 20 ms, each signal's mean removed),
-   beside it the same SNR at the best continuous shift (the shapes, whatever the page's clock),
-   and every measurement against the same measurement made on the known signal itself.
+   beside it the same SNR at the best continuous shift (the shapes, whatever the page's clock) and
+   the rhythm strips' SNR, and every measurement against the same measurement made on the known signal itself.
 2. Without ground truth, over every scan of the shared data set: failures, Einthoven's law,
    aVR + aVL + aVF = 0, the rhythm strip against its lead, and our heart rate against the one the
    device printed in the footer (train.footer, when it can be read). The worst cases are drawn in
@@ -169,10 +169,25 @@ def lead_snrs(truth: dict[str, np.ndarray], ecg: Ecg, fine: dict[str, np.ndarray
     return snrs
 
 
+def strip_snrs(truth: dict[str, np.ndarray], ecg: Ecg) -> list[float]:
+    """The SNR of every rhythm strip read (the renderings' strips are lead II), against the known
+    signal over the same seconds of the page."""
+    snrs = []
+    for strip in ecg.rhythm:
+        if not strip.ok:
+            continue
+        i0 = int(round(strip.start_s * ecg.fs))
+        mv = strip.mv[max(0, -i0) :]  # a strip found to start a little before the rows' clock
+        snr = aligned_snr_db(truth["II"][max(0, i0) : max(0, i0) + len(mv)], mv)
+        if snr is not None:
+            snrs.append(snr)
+    return snrs
+
+
 def ground_truth(n_signals: int) -> dict:
     rows = {}
     for title, (layout, grid, steps) in {**CLEAN, **PHOTO}.items():
-        snrs, fine_snrs, errors, failures, ms = [], [], {k: [] for k in MEASURES}, 0, []
+        snrs, fine_snrs, strips, errors, failures, ms = [], [], [], {k: [] for k in MEASURES}, 0, []
         for k in range(n_signals):
             truth = known_signal(k)
             known = measure(_truth_ecg(truth, layout))
@@ -188,6 +203,7 @@ def ground_truth(n_signals: int) -> dict:
             ms.append((time.perf_counter() - t0) * 1e3)
             snrs += lead_snrs(truth, reading.ecg)
             fine_snrs += lead_snrs(truth, reading.ecg, known_signal(k, FS * FINE))
+            strips += strip_snrs(truth, reading.ecg)
             got = reading.measurements
             for key in MEASURES:
                 a, b = getattr(got, key), getattr(known, key)
@@ -200,6 +216,9 @@ def ground_truth(n_signals: int) -> dict:
             "median_snr_db": float(np.median(snrs)) if snrs else None,
             "p10_snr_db": float(np.percentile(snrs, 10)) if snrs else None,
             "median_subsample_snr_db": float(np.median(fine_snrs)) if fine_snrs else None,
+            "strips": len(strips),
+            "median_strip_snr_db": float(np.median(strips)) if strips else None,
+            "min_strip_snr_db": float(np.min(strips)) if strips else None,
             "median_abs_error": {k: float(np.median(np.abs(v))) if v else None for k, v in errors.items()},
             "median_ms": float(np.median(ms)) if ms else None,
         }
@@ -328,9 +347,9 @@ def _draw_worst(data: Path, ok: list[dict], figures: Path) -> None:
 def markdown(truth_rows: dict, shared: dict | None, machine: dict, ceiling: dict | None = None) -> str:
     lines = [
         "| condition | kind | scans | failures | median SNR (dB) | 10th pct SNR (dB) | "
-        "median SNR, sub-sample shift (dB) | heart rate err. (bpm) | PR err. (ms) | QRS err. (ms) | QT err. (ms) | "
-        "axis err. (deg) | ms per scan |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "median SNR, sub-sample shift (dB) | rhythm strips: median / lowest SNR (dB) | heart rate err. (bpm) | "
+        "PR err. (ms) | QRS err. (ms) | QT err. (ms) | axis err. (deg) | ms per scan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def f(value, digits=1):
@@ -340,7 +359,8 @@ def markdown(truth_rows: dict, shared: dict | None, machine: dict, ceiling: dict
         e = r["median_abs_error"]
         lines.append(
             f"| {title} | {r['kind']} | {r['scans']} | {r['failures']} | {f(r['median_snr_db'])} | "
-            f"{f(r['p10_snr_db'])} | {f(r.get('median_subsample_snr_db'))} | {f(e['heart_rate_bpm'])} | "
+            f"{f(r['p10_snr_db'])} | {f(r.get('median_subsample_snr_db'))} | "
+            f"{f(r.get('median_strip_snr_db'))} / {f(r.get('min_strip_snr_db'))} | {f(e['heart_rate_bpm'])} | "
             f"{f(e['pr_ms'], 0)} | {f(e['qrs_ms'], 0)} | "
             f"{f(e['qt_ms'], 0)} | {f(e['axis_deg'], 0)} | {f(r['median_ms'], 0)} |"
         )
