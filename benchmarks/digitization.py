@@ -89,6 +89,13 @@ PHOTO = {
 MEASURES = ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "axis_deg")
 
 
+def _snr_db(truth: np.ndarray, digitized: np.ndarray) -> float:
+    """The SNR of ``digitized`` against ``truth`` (the same instants), each one's mean removed."""
+    x, y = truth - truth.mean(), digitized - digitized.mean()
+    noise = float(np.sum((x - y) ** 2))
+    return 10 * math.log10(float(np.sum(x**2)) / noise) if noise > 0 else 99.0
+
+
 def aligned_snr_db(truth: np.ndarray, digitized: np.ndarray) -> float | None:
     best = None
     for k in range(-MAX_SHIFT, MAX_SHIFT + 1):
@@ -97,9 +104,7 @@ def aligned_snr_db(truth: np.ndarray, digitized: np.ndarray) -> float | None:
         known = ~np.isnan(b)
         if known.sum() < 0.5 * len(b):
             continue
-        x, y = a[known] - a[known].mean(), b[known] - b[known].mean()
-        noise = float(np.sum((x - y) ** 2))
-        snr = 10 * math.log10(float(np.sum(x**2)) / noise) if noise > 0 else 99.0
+        snr = _snr_db(a[known], b[known])
         best = snr if best is None else max(best, snr)
     return best
 
@@ -121,10 +126,7 @@ def subsample_snr_db(fine: np.ndarray, start_s: float, digitized: np.ndarray) ->
         inside = (at + k >= 0) & (at + k < len(fine))  # the page's ends: the overlap, as aligned_snr_db
         if inside.sum() < 0.5 * len(digitized):
             continue
-        x, y = fine[at[inside] + k], values[inside]
-        x, y = x - x.mean(), y - y.mean()
-        noise = float(np.sum((x - y) ** 2))
-        snr = 10 * math.log10(float(np.sum(x**2)) / noise) if noise > 0 else 99.0
+        snr = _snr_db(fine[at[inside] + k], values[inside])
         best = snr if best is None else max(best, snr)
     return best
 

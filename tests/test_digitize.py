@@ -18,7 +18,7 @@ from edge.leads import LEAD_NAMES, LeadConfig
 from edge.measure import _qrs_beats, measure
 from edge.page import DETAIL_SIZE, detail_page, read_page
 from edge.pipeline import read_ecg, read_signals
-from edge.signals import _page_curve, _row_points, _steep, _unclaim
+from edge.signals import Scale, _page_curve, _row_points, _steep, _unclaim
 from tests.conftest import SAMPLES
 from train.render import render_printout, synthetic_ecg
 
@@ -540,8 +540,6 @@ def test_the_row_above_takes_exactly_the_pixels_its_trace_was_read_at():
     # A band (top-left at page pixel (100, 50)) with a one-pixel horizontal line at band row 3 and a
     # vertical one at band column 20; the row above's trace read along them, as _follow gives points
     # (a column's centre at x + 0.5, rows as pixel indices), clears them and nothing else.
-    from edge.signals import Scale
-
     ink = np.zeros((40, 60), np.uint8)
     ink[3, :] = 1
     ink[:, 20] = 1
